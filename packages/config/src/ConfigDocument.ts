@@ -1,0 +1,16 @@
+import { formatDuration } from "./Duration.ts"
+import type { KubelanConfig } from "./KubelanConfig.ts"
+
+/** The effective config in the file's own shape (snake_case), for `GET /config` and `config print`. */
+export const toConfigDocument = (config: KubelanConfig) => ({
+  log_level: config.logLevel,
+  http_address: config.httpAddress,
+  ip: config.ip,
+  namespace: config.namespace,
+  services: config.services,
+  vxlan: { interface: config.vxlan.interface, vni: config.vxlan.vni, port: config.vxlan.port, mtu: config.vxlan.mtu },
+  hooks: { up: config.hooks.up, change: config.hooks.change, timeout: formatDuration(config.hooks.timeoutMillis) },
+  peers: { include: config.peers.include },
+  resync_interval: formatDuration(config.resyncIntervalMillis),
+  discovery: { backend: config.discovery.backend, static: Object.fromEntries(config.discovery.static) }
+})

@@ -1,0 +1,152 @@
+import { addressFamily, canonicalAddress } from "./Address.ts"
+import { parseDuration } from "./Duration.ts"
+import type { DiscoveryBackend, LogLevel, PeerPolicy } from "./KubelanConfig.ts"
+
+/**
+ * Every configuration key, described once: the file path, the env name, the default and the
+ * decoder. Files, env, flags, `config print` and the README's reference all read this table.
+ */
+export type Decoded<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly message: string }
+
+export interface KeySpec<A> {
+  /** Dotted YAML path, as the original wrote it (snake_case). */
+  readonly path: string
+  readonly env: string
+  /** Default as a user would write it in the file. */
+  readonly defaultValue: unknown
+  readonly doc: string
+  /** Decodes a YAML value or the text of an env variable or flag. */
+  readonly decode: (raw: unknown) => Decoded<A>
+}
+
+const ok = <A>(value: A): Decoded<A> => ({ ok: true, value })
+const fail = <A>(message: string): Decoded<A> => ({ ok: false, message })
+const show = (raw: unknown): string => JSON.stringify(raw) ?? String(raw)
+
+const envName = (path: string) => `KL_${path.toUpperCase().replaceAll(".", "_")}`
+
+const key = <A>(path: string, defaultValue: unknown, decode: (raw: unknown) => Decoded<A>, doc: string): KeySpec<A> => ({
+  path,
+  env: envName(path),
+  defaultValue,
+  doc,
+  decode
+})
+
+const text = (check?: (value: string) => string | undefined) => (raw: unknown): Decoded<string> => {
+  if (raw === null || raw === undefined) return ok("")
+  if (typeof raw !== "string" && typeof raw !== "number") return fail(`${show(raw)} is not a string`)
+  const value = String(raw)
+  const problem = check?.(value)
+  return problem === undefined ? ok(value) : fail(problem)
+}
+
+const integer = (min: number, max: number, options?: { readonly auto?: number }) => (raw: unknown): Decoded<number> => {
+  if (options?.auto !== undefined && (raw === null || raw === undefined || raw === "")) return ok(options.auto)
+  const value = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isInteger(value)) return fail(`${show(raw)} is not a whole number`)
+  if (options?.auto !== undefined && value === options.auto) return ok(value)
+  if (value < min || value > max) return fail(`${value} is outside ${min}..${max}`)
+  return ok(value)
+}
+
+const oneOf = <const L extends string>(values: ReadonlyArray<L>) => (raw: unknown): Decoded<L> => {
+  const value = typeof raw === "string" ? raw.trim().toLowerCase() : undefined
+  const found = values.find((candidate) => candidate === value)
+  return found === undefined ? fail(`${show(raw)} is not one of ${values.join(", ")}`) : ok(found)
+}
+
+/** Lists: a YAML sequence, or whitespace/comma-separated text (as the original read env). */
+const list = (check?: (item: string) => string | undefined) => (raw: unknown): Decoded<ReadonlyArray<string>> => {
+  if (raw === null || raw === undefined) return ok([])
+  let items: Array<string>
+  if (typeof raw === "string") items = raw.split(/[\s,]+/).filter((item) => item !== "")
+  else if (Array.isArray(raw) && raw.every((item) => typeof item === "string" || typeof item === "number"))
+    items = raw.map(String)
+  else return fail(`${show(raw)} is not a list of strings`)
+  for (const item of items) {
+    const problem = check?.(item)
+    if (problem !== undefined) return fail(problem)
+  }
+  return ok(items)
+}
+
+const duration = (raw: unknown): Decoded<number> => {
+  const millis = typeof raw === "number" ? raw * 1000 : typeof raw === "string" ? parseDuration(raw) : undefined
+  if (millis === undefined || !Number.isFinite(millis)) return fail(`${show(raw)} is not a duration (like 500ms, 10s, 1m)`)
+  if (millis <= 0) return fail(`${show(raw)} must be longer than zero`)
+  return ok(millis)
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const checkService = (item: string): string | undefined => {
+  const parts = item.split("/")
+  if (parts.length > 2 || parts.some((part) => !dnsLabel.test(part)))
+    return `${show(item)} is not a service reference (name or namespace/name, lower-case DNS labels)`
+  return undefined
+}
+
+const checkAddress = (value: string): string | undefined =>
+  addressFamily(value) === undefined ? `${show(value)} is not an IPv4 or IPv6 address` : undefined
+
+const checkInterfaceName = (value: string): string | undefined =>
+  /^[^\s/:]{1,15}$/.test(value) ? undefined : `${show(value)} is not an interface name (1-15 characters, no spaces, '/' or ':')`
+
+const checkListenAddress = (value: string): string | undefined => {
+  const match = /^(.*):(\d+)$/.exec(value)
+  const port = Number(match?.[2])
+  return match && port >= 0 && port <= 65535 ? undefined : `${show(value)} is not a listen address (host:port or :port)`
+}
+
+/** `ns/name` → addresses. In env: `ns/a=10.0.0.2,10.0.0.3;ns/b=10.0.0.4`. */
+const staticMembers = (raw: unknown): Decoded<ReadonlyMap<string, ReadonlyArray<string>>> => {
+  if (raw === null || raw === undefined) return ok(new Map())
+  let entries: Array<[string, unknown]>
+  if (typeof raw === "string") {
+    entries = raw
+      .split(";")
+      .filter((entry) => entry.trim() !== "")
+      .map((entry) => {
+        const [service = "", addresses = ""] = entry.split("=", 2)
+        return [service.trim(), addresses]
+      })
+  } else if (typeof raw === "object" && !Array.isArray(raw)) entries = Object.entries(raw)
+  else return fail(`${show(raw)} is not a map of service to addresses`)
+  const members = new Map<string, ReadonlyArray<string>>()
+  for (const [service, addresses] of entries) {
+    const serviceProblem = checkService(service)
+    if (serviceProblem !== undefined) return fail(serviceProblem)
+    const decoded = list(checkAddress)(addresses)
+    if (!decoded.ok) return fail(`${service}: ${decoded.message}`)
+    members.set(service, decoded.value.map(canonicalAddress))
+  }
+  return ok(members)
+}
+
+export const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "warn", "error"]
+
+export const configKeys = {
+  logLevel: key("log_level", "info", oneOf(logLevels), "trace, debug, info, warn or error (any case)"),
+  httpAddress: key("http_address", ":8181", text(checkListenAddress), "listen address of the HTTP endpoints"),
+  ip: key("ip", "", text((value) => (value === "" ? undefined : checkAddress(value))), "underlay address of this pod; empty = the source address of the default route (set from status.podIP)"),
+  namespace: key("namespace", "", text((value) => (value === "" || dnsLabel.test(value) ? undefined : `${show(value)} is not a namespace name`)), "namespace of this pod, for services written without one (set from metadata.namespace)"),
+  services: key("services", [], list(checkService), "Services whose pods form the LAN: namespace/name, or name in this pod's namespace"),
+  vxlanInterface: key("vxlan.interface", "kubelan", text(checkInterfaceName), "name of the VXLAN interface"),
+  vxlanVni: key("vxlan.vni", 6969, integer(1, 16_777_215), "VXLAN network identifier, 1..16777215"),
+  vxlanPort: key("vxlan.port", 4789, integer(1, 65_535), "UDP port of the VXLAN underlay"),
+  vxlanMtu: key("vxlan.mtu", -1, integer(68, 65_535, { auto: -1 }), "MTU of the interface; unset or -1 = underlay MTU minus 50 (IPv4) or 70 (IPv6)"),
+  hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
+  hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),
+  hooksTimeout: key("hooks.timeout", "30s", duration, "a hook still running after this is killed"),
+  peersInclude: key("peers.include", "all", oneOf<PeerPolicy>(["all", "serving", "ready"]), "which endpoints become peers: all, serving or ready"),
+  resyncInterval: key("resync_interval", "10s", duration, "period of the full resync that repairs drift"),
+  discoveryBackend: key("discovery.backend", "kubernetes", oneOf<DiscoveryBackend>(["kubernetes", "dns", "static"]), "membership source: kubernetes, dns or static"),
+  discoveryStatic: key("discovery.static", {}, staticMembers, "static backend: map of namespace/name to member addresses")
+} as const
+
+export type ConfigKeyName = keyof typeof configKeys
+export type ConfigValues = { readonly [K in ConfigKeyName]: (typeof configKeys)[K] extends KeySpec<infer A> ? A : never }
+
+export const keyNames = Object.keys(configKeys) as ReadonlyArray<ConfigKeyName>
+export const keyByPath: ReadonlyMap<string, ConfigKeyName> = new Map(keyNames.map((name) => [configKeys[name].path, name]))
+export const keyByEnv: ReadonlyMap<string, ConfigKeyName> = new Map(keyNames.map((name) => [configKeys[name].env, name]))

@@ -1,0 +1,111 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { ConfigError, formatProblem, type LoadedConfig, loadConfigSync, type LoadOptions, toConfigDocument } from "../src/index.ts"
+
+const fixture = (name: string) => join(import.meta.dirname, "fixtures", name)
+const writeConfig = (text: string) => {
+  const dir = mkdtempSync(join(tmpdir(), "kubelan-config-"))
+  const path = join(dir, "kubelan.yaml")
+  writeFileSync(path, text)
+  return path
+}
+const load = (options: LoadOptions): LoadedConfig => {
+  const loaded = loadConfigSync(options)
+  if (loaded instanceof ConfigError) throw new Error(loaded.message)
+  return loaded
+}
+const problems = (options: LoadOptions): Array<string> => {
+  const loaded = loadConfigSync(options)
+  return loaded instanceof ConfigError ? loaded.problems.map(formatProblem) : []
+}
+
+describe("loadConfig", () => {
+  it("loads the original's sample config unchanged", () => {
+    const { config } = load({ configPath: fixture("original.sample.yaml") })
+    expect(config.logLevel).toBe("debug")
+    expect(config.ip).toBe("1.2.3.4")
+    expect(config.services).toEqual(["kube-system/some-svc", "default/some-default-ns-svc"])
+    expect(config.vxlan).toEqual({ interface: "my-lan", vni: 1337, port: 4789, mtu: 1450 })
+    expect(config.hooks.up).toEqual(["sh", "-c", 'echo "Hello from up hook!" && ip link show dev $IFACE'])
+    expect(config.hooks.change[0]).toBe("sh")
+  })
+
+  it("loads the sample in deploy/ and gets the documented defaults", () => {
+    const { config } = load({ configPath: join(import.meta.dirname, "../../../deploy/kubelan.sample.yaml") })
+    const { config: defaults } = load({ searchDirs: [] })
+    expect(toConfigDocument(config)).toEqual(toConfigDocument(defaults))
+    expect(defaults.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1 })
+    expect(defaults.httpAddress).toBe(":8181")
+    expect(defaults.discovery.backend).toBe("kubernetes")
+  })
+
+  it("applies flags over env over file over defaults, and records each origin", () => {
+    const path = writeConfig("log_level: warn\nvxlan:\n  vni: 10\n  port: 5000\n")
+    const loaded = load({
+      configPath: path,
+      env: { KL_VXLAN_VNI: "20", KL_LOG_LEVEL: "error", KL_IP: "" },
+      flags: { logLevel: { raw: "TRACE", flag: "--log-level" } }
+    })
+    expect(loaded.config.logLevel).toBe("trace")
+    expect(loaded.config.vxlan.vni).toBe(20)
+    expect(loaded.config.vxlan.port).toBe(5000)
+    expect(loaded.origins.logLevel).toEqual({ kind: "flag", name: "--log-level" })
+    expect(loaded.origins.vxlanVni).toEqual({ kind: "env", name: "KL_VXLAN_VNI" })
+    expect(loaded.origins.vxlanPort).toEqual({ kind: "file", path })
+    expect(loaded.origins.ip).toEqual({ kind: "default" })
+  })
+
+  it("reads env lists split on whitespace and commas", () => {
+    const { config } = load({ searchDirs: [], env: { KL_SERVICES: "a, b  c", KL_NAMESPACE: "lan", KL_HOOKS_UP: "touch /tmp/x" } })
+    expect(config.services).toEqual(["lan/a", "lan/b", "lan/c"])
+    expect(config.hooks.up).toEqual(["touch", "/tmp/x"])
+  })
+
+  it("reads static membership from the file and from env", () => {
+    const path = writeConfig('services: [default/lan]\ndiscovery:\n  backend: static\n  static:\n    "default/lan": ["10.0.0.2", "fd00::02"]\n')
+    expect(load({ configPath: path }).config.discovery.static.get("default/lan")).toEqual(["10.0.0.2", "fd00::2"])
+    const fromEnv = load({ searchDirs: [], env: { KL_SERVICES: "x/a x/b", KL_DISCOVERY_BACKEND: "static", KL_DISCOVERY_STATIC: "x/a=10.0.0.2,10.0.0.3;x/b=10.0.0.4" } })
+    expect(Object.fromEntries(fromEnv.config.discovery.static)).toEqual({ "x/a": ["10.0.0.2", "10.0.0.3"], "x/b": ["10.0.0.4"] })
+  })
+
+  it("names the key and its source for every bad value, all at once", () => {
+    const path = writeConfig("vxlan:\n  vni: 0\n  colour: blue\nip: 10.0.0.300\n")
+    expect(problems({ configPath: path, env: { KL_VXLAN_PORT: "http" } })).toEqual([
+      `vxlan.colour (file ${path}): unknown key`,
+      `ip (file ${path}): "10.0.0.300" is not an IPv4 or IPv6 address`,
+      `vxlan.vni (file ${path}): 0 is outside 1..16777215`,
+      `vxlan.port (env KL_VXLAN_PORT): "http" is not a whole number`
+    ])
+  })
+
+  it("rejects ports and VNIs outside their ranges from any source", () => {
+    expect(problems({ searchDirs: [], env: { KL_VXLAN_PORT: "65536" } })).toEqual(["vxlan.port (env KL_VXLAN_PORT): 65536 is outside 1..65535"])
+    expect(problems({ searchDirs: [], env: { KL_VXLAN_VNI: "16777216" } })).toEqual(["vxlan.vni (env KL_VXLAN_VNI): 16777216 is outside 1..16777215"])
+  })
+
+  it("reports malformed YAML with its line", () => {
+    const path = writeConfig("services: [a, b\nvxlan: {\n")
+    const [line] = problems({ configPath: path })
+    expect(line).toMatch(new RegExp(`^config \\(file ${path}\\): malformed YAML at line \\d+`))
+  })
+
+  it("rejects a service without namespace while namespace is unset", () => {
+    const path = writeConfig("services: [lan, other/ok]\n")
+    expect(problems({ configPath: path })).toEqual([
+      `services (file ${path}): lan has no namespace and namespace is unset: write namespace/name or set namespace (KL_NAMESPACE)`
+    ])
+  })
+
+  it("rejects a --config path that does not exist", () => {
+    expect(problems({ configPath: "/nonexistent/kubelan.yaml" })).toEqual(["config (flag --config): /nonexistent/kubelan.yaml: no such file"])
+  })
+
+  it("accepts log levels in any case and durations in Go notation", () => {
+    const { config } = load({ searchDirs: [], env: { KL_LOG_LEVEL: "Warn", KL_HOOKS_TIMEOUT: "1m30s", KL_RESYNC_INTERVAL: "500ms" } })
+    expect(config.logLevel).toBe("warn")
+    expect(config.hooks.timeoutMillis).toBe(90_000)
+    expect(config.resyncIntervalMillis).toBe(500)
+  })
+})
