@@ -1,0 +1,36 @@
+import { Context, type Effect, type Option, type Stream } from "effect"
+import type { NetlinkError } from "./NetlinkError.ts"
+import type { Underlay } from "./Underlay.ts"
+import type { EnsureResult, LinkState, VxlanSpec } from "./Vxlan.ts"
+
+/** The zero-MAC FDB entries to add and remove, by destination address. */
+export interface FdbDiff {
+  readonly add: ReadonlyArray<string>
+  readonly remove: ReadonlyArray<string>
+}
+
+/** A change the kernel reported on the interface: only a cue to look again. */
+export interface KernelChange {
+  readonly kind: "link" | "fdb"
+  readonly detail: string
+}
+
+/** Kernel operations on one network namespace: the VXLAN link and its FDB. */
+export class Netlink extends Context.Service<
+  Netlink,
+  {
+    /** Create the interface, adopt a compatible one, or recreate an incompatible one; leaves it up. */
+    readonly ensureVxlan: (spec: VxlanSpec) => Effect.Effect<EnsureResult, NetlinkError>
+    /** Delete a link; a missing link is not an error. */
+    readonly deleteLink: (name: string) => Effect.Effect<void, NetlinkError>
+    readonly readLink: (name: string) => Effect.Effect<Option.Option<LinkState>, NetlinkError>
+    /** Destinations of the zero-MAC (flood) entries: one per peer. */
+    readonly readFdb: (name: string) => Effect.Effect<ReadonlyArray<string>, NetlinkError>
+    /** Apply a whole diff in one batch. */
+    readonly applyFdb: (name: string, diff: FdbDiff) => Effect.Effect<void, NetlinkError>
+    /** The underlay for `ip`, or for the default route's source address when `ip` is "". */
+    readonly detectUnderlay: (ip: string) => Effect.Effect<Underlay, NetlinkError>
+    /** Link and FDB changes on the named interface, as they happen. */
+    readonly changes: (name: string) => Stream.Stream<KernelChange, NetlinkError>
+  }
+>()("@kubelan/netlink/Netlink") {}

@@ -1,0 +1,7 @@
+export * from "./ensureVxlan.ts"
+export * as Iproute2Netlink from "./Iproute2Netlink.ts"
+export * as MemoryNetlink from "./MemoryNetlink.ts"
+export * from "./Netlink.ts"
+export * from "./NetlinkError.ts"
+export * from "./Underlay.ts"
+export * from "./Vxlan.ts"

@@ -1,0 +1,108 @@
+import { it } from "@effect/vitest"
+import { fdbDestinations, linkInfo, makePodNetwork, type PodNetwork, run, watchFdbEvents } from "@kubelan/testkit"
+import { Effect, Fiber, Option, Stream } from "effect"
+import { afterAll, beforeAll, describe, expect } from "vitest"
+import { Iproute2Netlink, Netlink, type VxlanSpec } from "../src/index.ts"
+
+let net: PodNetwork
+beforeAll(async () => {
+  net = await makePodNetwork({ purpose: "netlink", pods: 2 })
+})
+afterAll(async () => {
+  await net?.destroy()
+})
+
+const inPod = <A, E>(effect: Effect.Effect<A, E, Netlink>) =>
+  effect.pipe(Effect.provide(Iproute2Netlink.layer({ netns: net.pods[0]?.netns })))
+const spec = (): VxlanSpec => ({ name: "kl0", vni: 4242, port: 4789, local: net.pods[0]?.ip ?? "", mtu: 1450 })
+
+describe("iproute2 netlink", () => {
+  it.live("creates the interface, then adopts it with its FDB, then recreates it on a VNI change", () =>
+    inPod(
+      Effect.gen(function* () {
+        const netlink = yield* Netlink
+        const created = yield* netlink.ensureVxlan(spec())
+        expect(created.action).toBe("created")
+        const info = yield* Effect.promise(() => linkInfo(net.pods[0]?.netns ?? "", "kl0"))
+        expect(info).toEqual({ ifindex: created.ifindex, mtu: 1450, vni: 4242 })
+
+        yield* netlink.applyFdb("kl0", { add: ["10.99.0.11", "10.99.0.12"], remove: [] })
+        const adopted = yield* netlink.ensureVxlan(spec())
+        expect(adopted).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [] })
+        expect(yield* netlink.readFdb("kl0")).toEqual(["10.99.0.11", "10.99.0.12"])
+
+        const recreated = yield* netlink.ensureVxlan({ ...spec(), vni: 4343 })
+        expect(recreated.action).toBe("recreated")
+        expect(recreated.reasons).toEqual(["vni: 4242 vs 4343"])
+        expect(recreated.ifindex).not.toBe(created.ifindex)
+        expect(yield* netlink.readFdb("kl0")).toEqual([])
+
+        yield* netlink.deleteLink("kl0")
+        expect(Option.isNone(yield* netlink.readLink("kl0"))).toBe(true)
+        yield* netlink.deleteLink("kl0")
+      })
+    )
+  )
+
+  it.live("applies a diff in one batch: only the named entries change", () =>
+    inPod(
+      Effect.gen(function* () {
+        const netlink = yield* Netlink
+        yield* netlink.ensureVxlan(spec())
+        const many = Array.from({ length: 300 }, (_, i) => `10.98.${i >> 8}.${i & 255}`)
+        yield* netlink.applyFdb("kl0", { add: many, remove: [] })
+        expect((yield* netlink.readFdb("kl0")).length).toBe(300)
+        const monitor = yield* Effect.promise(() => watchFdbEvents(net.pods[0]?.netns ?? ""))
+        yield* netlink.applyFdb("kl0", { add: ["10.97.0.1"], remove: ["10.98.0.0", "10.98.0.1"] })
+        const events = yield* Effect.promise(() => monitor.stop())
+        expect(events.sort()).toEqual([
+          "00:00:00:00:00:00 dev kl0 dst 10.97.0.1 self permanent",
+          "Deleted 00:00:00:00:00:00 dev kl0 dst 10.98.0.0 self permanent",
+          "Deleted 00:00:00:00:00:00 dev kl0 dst 10.98.0.1 self permanent"
+        ])
+        expect((yield* Effect.promise(() => fdbDestinations(net.pods[0]?.netns ?? "", "kl0"))).length).toBe(299)
+        yield* netlink.deleteLink("kl0")
+      })
+    )
+  )
+
+  it.live("reports the command and stderr when the kernel refuses", () =>
+    inPod(
+      Effect.gen(function* () {
+        const netlink = yield* Netlink
+        const error = yield* Effect.flip(netlink.applyFdb("missing0", { add: ["10.0.0.1"], remove: [] }))
+        expect(error._tag).toBe("NetlinkCommandError")
+        expect(error.message).toMatch(/bridge -n kltest-netlink-\w+-p0 -force -batch - failed/)
+      })
+    )
+  )
+
+  it.live("detects the underlay from the default route, or from the given ip", () =>
+    inPod(
+      Effect.gen(function* () {
+        const netlink = yield* Netlink
+        expect(yield* netlink.detectUnderlay("")).toEqual({ address: net.pods[0]?.ip, family: 4, device: "eth0", mtu: 1500 })
+        expect(yield* netlink.detectUnderlay(net.pods[0]?.ip ?? "")).toEqual({ address: net.pods[0]?.ip, family: 4, device: "eth0", mtu: 1500 })
+        const missing = yield* Effect.flip(netlink.detectUnderlay("10.99.0.200"))
+        expect(missing.message).toBe("ip 10.99.0.200 is not assigned to any interface here: set ip (KL_IP) to this pod's own address")
+      })
+    )
+  )
+
+  it.live("streams kernel changes on the interface", () =>
+    inPod(
+      Effect.gen(function* () {
+        const netlink = yield* Netlink
+        yield* netlink.ensureVxlan(spec())
+        yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: [] })
+        const seen = yield* netlink.changes("kl0").pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+        yield* Effect.sleep("300 millis")
+        yield* Effect.promise(() => run("bridge", ["-n", net.pods[0]?.netns ?? "", "fdb", "del", "00:00:00:00:00:00", "dev", "kl0", "dst", "10.99.0.11"]))
+        const [change] = yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
+        expect(change?.kind).toBe("fdb")
+        expect(change?.detail).toContain("Deleted 00:00:00:00:00:00 dev kl0 dst 10.99.0.11")
+        yield* netlink.deleteLink("kl0")
+      })
+    )
+  )
+})

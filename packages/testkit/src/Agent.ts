@@ -1,0 +1,92 @@
+import { execa } from "execa"
+import { mkdtempSync, renameSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { eventually, inNetns } from "./run.ts"
+
+/** The bundle `pnpm build` makes: the same file the container image runs. */
+export const agentBundle = fileURLToPath(new URL("../../../apps/agent/dist/kubelan.mjs", import.meta.url))
+
+export interface AgentProcess {
+  readonly netns: string
+  readonly configPath: string
+  readonly dir: string
+  /** Everything the agent printed so far, stdout and stderr interleaved. */
+  output(): string
+  /** Replaces the config file the way a ConfigMap update does: a new file renamed into place. */
+  writeConfig(yaml: string): void
+  http(path: string): Promise<{ status: number; body: string }>
+  waitReady(timeoutMillis?: number): Promise<void>
+  kill(signal?: NodeJS.Signals): Promise<{ exitCode: number | undefined }>
+  readonly exited: Promise<{ exitCode: number | undefined }>
+}
+
+export interface StartAgentOptions {
+  readonly netns: string
+  readonly config: string
+  readonly env?: Readonly<Record<string, string>>
+  readonly args?: ReadonlyArray<string>
+  readonly httpPort?: number
+}
+
+export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>) => ["netns", "exec", netns, process.execPath, agentBundle, ...args]
+
+/** Starts the real agent bundle inside a pod namespace, with its config in a fresh directory. */
+export const startAgent = (options: StartAgentOptions): AgentProcess => {
+  const dir = mkdtempSync(join(tmpdir(), "kubelan-agent-"))
+  const configPath = join(dir, "kubelan.yaml")
+  const writeConfig = (yaml: string) => {
+    const staging = join(dir, `.kubelan.yaml.${Date.now()}`)
+    writeFileSync(staging, yaml)
+    renameSync(staging, configPath)
+  }
+  writeConfig(options.config)
+  let output = ""
+  const child = execa("ip", runInNetnsArgs(options.netns, ["--config", configPath, ...(options.args ?? [])]), {
+    reject: false,
+    all: true,
+    buffer: false,
+    env: { ...options.env },
+    extendEnv: true
+  })
+  child.all?.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk
+  })
+  const exited = child.then((result) => ({ exitCode: result.exitCode }))
+  const port = options.httpPort ?? 8181
+  const http = async (path: string) => {
+    const result = await inNetns(options.netns, "curl", ["-s", "-m", "5", "-w", "\n%{http_code}", `http://127.0.0.1:${port}${path}`], { allowFailure: true })
+    const lines = result.stdout.split("\n")
+    const status = Number(lines.pop())
+    return { status, body: lines.join("\n") }
+  }
+  return {
+    netns: options.netns,
+    configPath,
+    dir,
+    output: () => output,
+    writeConfig,
+    http,
+    exited,
+    waitReady: async (timeoutMillis = 15_000) => {
+      let done = false
+      void exited.then(() => {
+        done = true
+      })
+      await eventually(
+        async () => {
+          if (done) throw new Error(`agent exited before ready:\n${output}`)
+          return (await http("/readyz")).status === 200 ? true : undefined
+        },
+        { timeoutMillis, what: `agent in ${options.netns} to be ready` }
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n--- agent output ---\n${output}`)
+      })
+    },
+    kill: async (signal = "SIGTERM") => {
+      child.kill(signal)
+      return exited
+    }
+  }
+}

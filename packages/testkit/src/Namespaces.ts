@@ -1,0 +1,31 @@
+import { randomBytes } from "node:crypto"
+import { run } from "./run.ts"
+
+/** Every namespace the tests make starts with this, so leftovers can be found and removed. */
+export const testPrefix = "kltest-"
+
+export const listNamespaces = async (): Promise<Array<string>> =>
+  (await run("ip", ["netns", "list"])).stdout
+    .split("\n")
+    .map((line) => line.split(" ")[0] ?? "")
+    .filter((name) => name !== "")
+
+/** A unique prefix per fixture, so parallel or crashed runs never collide. */
+export const uniquePrefix = (purpose: string) => `${testPrefix}${purpose}-${randomBytes(3).toString("hex")}`
+
+/** Kills every process inside the namespace, then deletes it; missing namespaces are fine. */
+export const removeNamespace = async (name: string) => {
+  const pids = await run("ip", ["netns", "pids", name], { allowFailure: true })
+  for (const pid of pids.stdout.split(/\s+/).filter((p) => p !== "")) {
+    try {
+      process.kill(Number(pid), "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+  await run("ip", ["netns", "delete", name], { allowFailure: true })
+}
+
+export const removeNamespacesWithPrefix = async (prefix: string) => {
+  for (const name of await listNamespaces()) if (name.startsWith(prefix)) await removeNamespace(name)
+}

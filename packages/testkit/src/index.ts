@@ -1,0 +1,5 @@
+export * from "./Agent.ts"
+export * from "./Kernel.ts"
+export * from "./Namespaces.ts"
+export * from "./PodNetwork.ts"
+export * from "./run.ts"
