@@ -1,0 +1,81 @@
+import { Context, Effect, Layer, SubscriptionRef } from "effect"
+
+export interface InterfaceStatus {
+  readonly name: string
+  readonly ifindex: number
+  readonly vni: number
+  readonly port: number
+  readonly local: string
+  readonly mtu: number
+  /** How the running agent got the interface: created, adopted or recreated. */
+  readonly action: string
+}
+
+export interface ServiceStatus {
+  readonly synced: boolean
+  readonly endpoints: number
+  readonly peers: ReadonlyArray<string>
+}
+
+export interface LastReconcile {
+  readonly at: string
+  readonly trigger: string
+  readonly added: number
+  readonly removed: number
+  readonly error: string | undefined
+}
+
+/** What the HTTP endpoints show: the reconciler writes it, nothing else does. */
+export interface AgentStatus {
+  /** The interface exists and is up (`/health`). */
+  readonly started: boolean
+  /** The first full membership sync has been programmed (`/readyz`). */
+  readonly ready: boolean
+  readonly backend: string
+  readonly interface: InterfaceStatus | undefined
+  /** Peer → services listing it. */
+  readonly desired: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly programmed: ReadonlyArray<string>
+  readonly services: ReadonlyMap<string, ServiceStatus>
+  readonly lastReconcile: LastReconcile | undefined
+}
+
+export const initialStatus = (backend: string): AgentStatus => ({
+  started: false,
+  ready: false,
+  backend,
+  interface: undefined,
+  desired: new Map(),
+  programmed: [],
+  services: new Map(),
+  lastReconcile: undefined
+})
+
+export class Status extends Context.Service<
+  Status,
+  {
+    readonly get: Effect.Effect<AgentStatus>
+    readonly update: (f: (status: AgentStatus) => AgentStatus) => Effect.Effect<void>
+    readonly ref: SubscriptionRef.SubscriptionRef<AgentStatus>
+  }
+>()("@kubelan/reconciler/Status") {}
+
+export const layer = (backend: string) =>
+  Layer.effect(
+    Status,
+    Effect.gen(function* () {
+      const ref = yield* SubscriptionRef.make(initialStatus(backend))
+      return Status.of({ get: SubscriptionRef.get(ref), update: (f) => SubscriptionRef.update(ref, f), ref })
+    })
+  )
+
+/** The JSON `/peers` shows. */
+export const peersDocument = (status: AgentStatus) => ({
+  ready: status.ready,
+  backend: status.backend,
+  interface: status.interface ?? null,
+  desired: [...status.desired].map(([address, services]) => ({ address, services })).sort((a, b) => a.address.localeCompare(b.address)),
+  programmed: status.programmed,
+  services: Object.fromEntries(status.services),
+  last_reconcile: status.lastReconcile ?? null
+})

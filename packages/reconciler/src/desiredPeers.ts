@@ -1,0 +1,53 @@
+import { addressFamily, type AddressFamily, canonicalAddress, type PeerPolicy } from "@kubelan/config"
+import type { Endpoint, MembershipSnapshot } from "@kubelan/discovery"
+
+export interface PeerSelection {
+  /** This pod's underlay address: never its own peer. */
+  readonly self: string
+  /** The underlay family: a dual-stack service contributes only addresses of this family. */
+  readonly family: AddressFamily
+  readonly include: PeerPolicy
+}
+
+export interface SkippedEndpoint {
+  readonly service: string
+  readonly address: string
+  readonly reason: string
+}
+
+export interface DesiredPeers {
+  /** Peer address → the services that list it. A peer stays while any service lists it. */
+  readonly peers: ReadonlyMap<string, ReadonlySet<string>>
+  /** Per service, the peers it contributes (for change hooks and /peers). */
+  readonly byService: ReadonlyMap<string, ReadonlySet<string>>
+  readonly skipped: ReadonlyArray<SkippedEndpoint>
+}
+
+export const passesPolicy = (endpoint: Endpoint, include: PeerPolicy): boolean =>
+  include === "all" || (include === "serving" ? endpoint.serving : endpoint.ready)
+
+/** Desired = the union over every service of the endpoints that pass the policy, minus self. */
+export const desiredPeers = (snapshot: MembershipSnapshot, selection: PeerSelection): DesiredPeers => {
+  const peers = new Map<string, Set<string>>()
+  const byService = new Map<string, Set<string>>()
+  const skipped: Array<SkippedEndpoint> = []
+  const self = canonicalAddress(selection.self)
+  for (const [service, membership] of snapshot.services) {
+    const contributed = new Set<string>()
+    byService.set(service, contributed)
+    for (const endpoint of membership.endpoints) {
+      const family = addressFamily(endpoint.address)
+      if (family === undefined) {
+        skipped.push({ service, address: endpoint.address, reason: "not an IP address" })
+        continue
+      }
+      const address = canonicalAddress(endpoint.address)
+      if (family !== selection.family || address === self || !passesPolicy(endpoint, selection.include)) continue
+      contributed.add(address)
+      const listers = peers.get(address) ?? new Set<string>()
+      listers.add(service)
+      peers.set(address, listers)
+    }
+  }
+  return { peers, byService, skipped }
+}

@@ -1,0 +1,7 @@
+export * from "./desiredPeers.ts"
+export * from "./diffPeers.ts"
+export * as Hooks from "./Hooks.ts"
+export * as Metrics from "./Metrics.ts"
+export * as Reconciler from "./Reconciler.ts"
+export * from "./serviceChanges.ts"
+export * as Status from "./Status.ts"
