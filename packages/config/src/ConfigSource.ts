@@ -37,8 +37,8 @@ const directoryChanges = (file: string) =>
     )
   )
 
-const make = Effect.fnUntraced(function* (options: LoadOptions) {
-  const initial = loadConfigSync(options)
+const make = Effect.fnUntraced(function* (options: LoadOptions, alreadyLoaded?: LoadedConfig) {
+  const initial = alreadyLoaded ?? loadConfigSync(options)
   if (initial instanceof ConfigError) return yield* initial
   const ref = yield* SubscriptionRef.make(initial)
   if (initial.file !== undefined) {
@@ -65,8 +65,12 @@ const make = Effect.fnUntraced(function* (options: LoadOptions) {
   return ConfigSource.of({ current: SubscriptionRef.get(ref), changes: SubscriptionRef.changes(ref) })
 })
 
-/** Loads from file, env and flags, and watches the file for reloads. Fails with ConfigError. */
-export const layer = (options: LoadOptions): Layer.Layer<ConfigSource, ConfigError> => Layer.effect(ConfigSource, make(options))
+/**
+ * Loads from file, env and flags (unless given the first load), and watches the file for
+ * reloads with the same options. Fails with ConfigError.
+ */
+export const layer = (options: LoadOptions, initial?: LoadedConfig): Layer.Layer<ConfigSource, ConfigError> =>
+  Layer.effect(ConfigSource, make(options, initial))
 
 /** A config that a test sets by hand; `set` plays the role of a reload. */
 export const makeManual = Effect.fnUntraced(function* (initial: LoadedConfig) {

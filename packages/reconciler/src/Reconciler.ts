@@ -188,6 +188,18 @@ const make = Effect.gen(function* () {
       )
     )
 
+  // Shutdown (SIGINT/SIGTERM close the scope): remove the interface, as the original did.
+  // Added before the loop fibers are forked, so it runs after they have stopped.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function* () {
+      const applied = state.applied
+      if (applied === undefined) return
+      yield* netlink.deleteLink(applied.spec.name).pipe(
+        Effect.tap(() => Effect.logInfo(`deleted interface ${applied.spec.name}`)),
+        Effect.catchCause((cause) => Effect.logError(`could not delete interface ${applied.spec.name}: ${Cause.pretty(cause)}`))
+      )
+    })
+  )
   // Membership and config feed the loop; each only records the latest value and cues a pass.
   yield* discovery.snapshots.pipe(
     Stream.runForEach((snapshot) => Ref.set(latestSnapshot, snapshot).pipe(Effect.andThen(trigger("membership")))),
@@ -236,17 +248,6 @@ const make = Effect.gen(function* () {
     yield* pass(reason)
   }).pipe(Effect.forever, Effect.forkScoped)
 
-  // Shutdown (SIGINT/SIGTERM close the scope): remove the interface, as the original did.
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function* () {
-      const applied = state.applied
-      if (applied === undefined) return
-      yield* netlink.deleteLink(applied.spec.name).pipe(
-        Effect.tap(() => Effect.logInfo(`deleted interface ${applied.spec.name}`)),
-        Effect.catchCause((cause) => Effect.logError(`could not delete interface ${applied.spec.name}: ${Cause.pretty(cause)}`))
-      )
-    })
-  )
   yield* trigger("start")
   return Reconciler.of({ trigger })
 })

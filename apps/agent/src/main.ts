@@ -1,0 +1,69 @@
+import { NodeRuntime } from "@effect/platform-node"
+import { ConfigError, configKeys, describeOrigin, formatProblem, keyNames, type LoadedConfig, loadConfigSync, toConfigDocument } from "@kubelan/config"
+import { Cause, Effect, Exit, Layer, Runtime } from "effect"
+import { agentLayer } from "./Agent.ts"
+import { parseCommandLine, usage } from "./Cli.ts"
+import * as Logging from "./Logging.ts"
+import { version } from "./version.ts"
+
+const badConfig = 2
+
+const fail = (lines: ReadonlyArray<string>, code = badConfig): never => {
+  for (const line of lines) process.stderr.write(`kubelan: ${line}\n`)
+  process.exit(code)
+}
+
+const loadOrExit = (options: Parameters<typeof loadConfigSync>[0]): LoadedConfig => {
+  const loaded = loadConfigSync(options)
+  return loaded instanceof ConfigError ? fail(["invalid config:", ...loaded.problems.map(formatProblem)]) : loaded
+}
+
+/** Looks a dotted path up in the config document (`vxlan.vni` → 6969). */
+const valueAt = (document: unknown, path: string): unknown =>
+  path.split(".").reduce<unknown>((node, part) => (typeof node === "object" && node !== null ? (node as Record<string, unknown>)[part] : undefined), document)
+
+const printConfig = (loaded: LoadedConfig, json: boolean) => {
+  const document = toConfigDocument(loaded.config)
+  const rows = keyNames.map((name) => ({ key: configKeys[name].path, env: configKeys[name].env, value: valueAt(document, configKeys[name].path), source: describeOrigin(loaded.origins[name]) }))
+  if (json) return process.stdout.write(`${JSON.stringify({ file: loaded.file ?? null, keys: rows }, null, 2)}\n`)
+  process.stdout.write(`# config file: ${loaded.file ?? "none found"}\n`)
+  const width = Math.max(...rows.map((row) => `${row.key}: ${JSON.stringify(row.value)}`.length))
+  for (const row of rows) process.stdout.write(`${`${row.key}: ${JSON.stringify(row.value)}`.padEnd(width)}   # ${row.source}\n`)
+}
+
+const command = parseCommandLine(process.argv.slice(2), process.env)
+switch (command.kind) {
+  case "help":
+    process.stdout.write(`${usage}\n`)
+    break
+  case "version":
+    process.stdout.write(`kubelan ${version}\n`)
+    break
+  case "usage-error":
+    fail([command.message, "see kubelan --help"])
+    break
+  case "config-validate": {
+    const loaded = loadOrExit(command.load)
+    process.stdout.write(`config is valid (${loaded.file ?? "no file: env and defaults"})\n`)
+    break
+  }
+  case "config-print":
+    printConfig(loadOrExit(command.load), command.json)
+    break
+  case "run": {
+    const loaded = loadOrExit(command.load)
+    const backend = loaded.config.discovery.backend
+    if (backend !== "static")
+      fail([`discovery.backend (${describeOrigin(loaded.origins.discoveryBackend)}): the ${backend} backend is not in this build yet; use static`])
+    Logging.setLogLevel(loaded.config.logLevel)
+    const main = Layer.launch(agentLayer(loaded, command.load)).pipe(
+      Effect.provide(Logging.layer(!process.stdout.isTTY)),
+      Effect.annotateLogs({ version })
+    )
+    // SIGINT/SIGTERM interrupt the agent; once its finalizers removed the interface, that is a clean stop.
+    NodeRuntime.runMain(main, {
+      teardown: (exit, onExit) => (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit))
+    })
+    break
+  }
+}
