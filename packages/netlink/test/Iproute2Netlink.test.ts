@@ -1,5 +1,5 @@
 import { it } from "@effect/vitest"
-import { fdbDestinations, linkInfo, makePodNetwork, type PodNetwork, run, watchFdbEvents } from "@kubelan/testkit"
+import { fdbDestinations, floodEntryEvents, linkInfo, makePodNetwork, type PodNetwork, run, watchFdbEvents } from "@kubelan/testkit"
 import { Effect, Fiber, Option, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import { Iproute2Netlink, Netlink, type VxlanSpec } from "../src/index.ts"
@@ -54,7 +54,7 @@ describe("iproute2 netlink", () => {
         expect((yield* netlink.readFdb("kl0")).length).toBe(300)
         const monitor = yield* Effect.promise(() => watchFdbEvents(net.pods[0]?.netns ?? ""))
         yield* netlink.applyFdb("kl0", { add: ["10.97.0.1"], remove: ["10.98.0.0", "10.98.0.1"] })
-        const events = yield* Effect.promise(() => monitor.stop())
+        const events = floodEntryEvents(yield* Effect.promise(() => monitor.stop()))
         expect(events.sort()).toEqual([
           "00:00:00:00:00:00 dev kl0 dst 10.97.0.1 self permanent",
           "Deleted 00:00:00:00:00:00 dev kl0 dst 10.98.0.0 self permanent",

@@ -27,6 +27,10 @@ export const arping = (netns: string, dev: string, target: string, count = 2) =>
 export const ping = (netns: string, target: string, count = 2) =>
   run("ip", ["netns", "exec", netns, "ping", "-c", String(count), "-W", "2", "-i", "0.2", target], { allowFailure: true })
 
+/** The events about zero-MAC (flood) entries: the ones kubelan owns; learned MACs are the kernel's. */
+export const floodEntryEvents = (lines: ReadonlyArray<string>) =>
+  lines.filter((line) => /^(Deleted )?00:00:00:00:00:00 /.test(line))
+
 /** `bridge monitor fdb` for the duration of a change: every FDB event the kernel reports. */
 export const watchFdbEvents = async (netns: string) => {
   const child = execa("bridge", ["-n", netns, "monitor", "fdb"], { reject: false, buffer: false })
