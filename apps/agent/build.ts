@@ -1,5 +1,5 @@
-import { build } from "esbuild"
 import { readFileSync } from "node:fs"
+import { build } from "esbuild"
 
 /** One self-contained ESM file: what the container image copies and runs with plain `node`. */
 const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { version: string }
@@ -16,6 +16,8 @@ await build({
   legalComments: "none",
   define: { __KUBELAN_VERSION__: JSON.stringify(version) },
   // Some dependencies still call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __kubelanCreateRequire } from 'node:module'; const require = __kubelanCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __kubelanCreateRequire } from 'node:module'; const require = __kubelanCreateRequire(import.meta.url);"
+  },
   logLevel: "warning"
 })

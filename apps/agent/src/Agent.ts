@@ -1,3 +1,4 @@
+import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { ConfigSource, type LoadedConfig, type LoadOptions } from "@kubelan/config"
 import { StaticDiscovery } from "@kubelan/discovery"
@@ -5,7 +6,6 @@ import { Iproute2Netlink } from "@kubelan/netlink"
 import { Hooks, Metrics, Reconciler, Status } from "@kubelan/reconciler"
 import { Effect, Layer, Stream } from "effect"
 import { HttpRouter } from "effect/http"
-import { createServer } from "node:http"
 import { routes } from "./HttpApi.ts"
 import * as Logging from "./Logging.ts"
 

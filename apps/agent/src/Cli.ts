@@ -38,7 +38,8 @@ export const parseCommandLine = (args: ReadonlyArray<string>, env: Readonly<Reco
   let json = false
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
+    const [name, inline] =
+      arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
     const value = () => {
       if (inline !== undefined) return inline
       const next = args[++i]

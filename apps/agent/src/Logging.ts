@@ -37,7 +37,9 @@ export const kubelanLogger = (json: boolean) =>
     const level = logLevel.toLowerCase()
     const line = json
       ? JSON.stringify({ time: date.toISOString(), level, msg: text, ...all })
-      : `${date.toISOString()} ${level.toUpperCase().padEnd(5)} ${text}${Object.entries(all).map(([k, v]) => ` ${k}=${formatValue(v)}`).join("")}`
+      : `${date.toISOString()} ${level.toUpperCase().padEnd(5)} ${text}${Object.entries(all)
+          .map(([k, v]) => ` ${k}=${formatValue(v)}`)
+          .join("")}`
     process.stdout.write(`${line}\n`)
   })
 

@@ -1,5 +1,14 @@
 import { NodeRuntime } from "@effect/platform-node"
-import { ConfigError, configKeys, describeOrigin, formatProblem, keyNames, type LoadedConfig, loadConfigSync, toConfigDocument } from "@kubelan/config"
+import {
+  ConfigError,
+  configKeys,
+  describeOrigin,
+  formatProblem,
+  keyNames,
+  type LoadedConfig,
+  loadConfigSync,
+  toConfigDocument
+} from "@kubelan/config"
 import { Cause, Effect, Exit, Layer, Runtime } from "effect"
 import { agentLayer } from "./Agent.ts"
 import { parseCommandLine, usage } from "./Cli.ts"
@@ -20,11 +29,21 @@ const loadOrExit = (options: Parameters<typeof loadConfigSync>[0]): LoadedConfig
 
 /** Looks a dotted path up in the config document (`vxlan.vni` → 6969). */
 const valueAt = (document: unknown, path: string): unknown =>
-  path.split(".").reduce<unknown>((node, part) => (typeof node === "object" && node !== null ? (node as Record<string, unknown>)[part] : undefined), document)
+  path
+    .split(".")
+    .reduce<unknown>(
+      (node, part) => (typeof node === "object" && node !== null ? (node as Record<string, unknown>)[part] : undefined),
+      document
+    )
 
 const printConfig = (loaded: LoadedConfig, json: boolean) => {
   const document = toConfigDocument(loaded.config)
-  const rows = keyNames.map((name) => ({ key: configKeys[name].path, env: configKeys[name].env, value: valueAt(document, configKeys[name].path), source: describeOrigin(loaded.origins[name]) }))
+  const rows = keyNames.map((name) => ({
+    key: configKeys[name].path,
+    env: configKeys[name].env,
+    value: valueAt(document, configKeys[name].path),
+    source: describeOrigin(loaded.origins[name])
+  }))
   if (json) return process.stdout.write(`${JSON.stringify({ file: loaded.file ?? null, keys: rows }, null, 2)}\n`)
   process.stdout.write(`# config file: ${loaded.file ?? "none found"}\n`)
   const width = Math.max(...rows.map((row) => `${row.key}: ${JSON.stringify(row.value)}`.length))
@@ -54,7 +73,9 @@ switch (command.kind) {
     const loaded = loadOrExit(command.load)
     const backend = loaded.config.discovery.backend
     if (backend !== "static")
-      fail([`discovery.backend (${describeOrigin(loaded.origins.discoveryBackend)}): the ${backend} backend is not in this build yet; use static`])
+      fail([
+        `discovery.backend (${describeOrigin(loaded.origins.discoveryBackend)}): the ${backend} backend is not in this build yet; use static`
+      ])
     Logging.setLogLevel(loaded.config.logLevel)
     const main = Layer.launch(agentLayer(loaded, command.load)).pipe(
       Effect.provide(Logging.layer(!process.stdout.isTTY)),
@@ -62,7 +83,8 @@ switch (command.kind) {
     )
     // SIGINT/SIGTERM interrupt the agent; once its finalizers removed the interface, that is a clean stop.
     NodeRuntime.runMain(main, {
-      teardown: (exit, onExit) => (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit))
+      teardown: (exit, onExit) =>
+        Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
     })
     break
   }

@@ -1,7 +1,7 @@
-import { type AgentProcess, type Pod, type PodNetwork, startAgent } from "@kubelan/testkit"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { type AgentProcess, type Pod, type PodNetwork, startAgent } from "@kubelan/testkit"
 
 /** The overlay address the demo's `up` hook gives pod N: 192.168.69.<N+1>, from HOSTNAME's ordinal. */
 export const overlayAddress = (pod: Pod) => `192.168.69.${pod.index + 1}`

@@ -1,5 +1,16 @@
-import { eventually, fdbDestinations, floodEntryEvents, linkAddresses, linkInfo, makePodNetwork, type PodNetwork, run, startAgent, watchFdbEvents } from "@kubelan/testkit"
 import { readFileSync } from "node:fs"
+import {
+  eventually,
+  fdbDestinations,
+  floodEntryEvents,
+  linkAddresses,
+  linkInfo,
+  makePodNetwork,
+  type PodNetwork,
+  run,
+  startAgent,
+  watchFdbEvents
+} from "@kubelan/testkit"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Lan, lanConfig, startLan, upHookAssigningAddress } from "./lan.ts"
 
@@ -12,8 +23,12 @@ afterEach(async () => {
   net = undefined
 })
 
-const upRuns = (path: string) => readFileSync(path, "utf8").split("\n").filter((line) => line !== "").length
-const zeroMacLine = (verb: "add" | "del", dst: string) => `${verb === "del" ? "Deleted " : ""}00:00:00:00:00:00 dev kubelan dst ${dst} self permanent`
+const upRuns = (path: string) =>
+  readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => line !== "").length
+const zeroMacLine = (verb: "add" | "del", dst: string) =>
+  `${verb === "del" ? "Deleted " : ""}00:00:00:00:00:00 dev kubelan dst ${dst} self permanent`
 
 describe("reload", () => {
   it("adding and removing members changes exactly those FDB entries and keeps the interface", async () => {
@@ -27,11 +42,15 @@ describe("reload", () => {
 
     const monitor = await watchFdbEvents(pod.netns)
     agent.writeConfig(lanConfig({ members: ["10.99.0.50", "10.99.0.52", "10.99.0.60", "10.99.0.61"] }))
-    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 4 ? true : undefined), { what: "the reload to apply" })
+    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 4 ? true : undefined), {
+      what: "the reload to apply"
+    })
     const events = floodEntryEvents(await monitor.stop())
 
     expect(await fdbDestinations(pod.netns, "kubelan")).toEqual(["10.99.0.50", "10.99.0.52", "10.99.0.60", "10.99.0.61"])
-    expect(events.sort()).toEqual([zeroMacLine("add", "10.99.0.60"), zeroMacLine("add", "10.99.0.61"), zeroMacLine("del", "10.99.0.51")].sort())
+    expect(events.sort()).toEqual(
+      [zeroMacLine("add", "10.99.0.60"), zeroMacLine("add", "10.99.0.61"), zeroMacLine("del", "10.99.0.51")].sort()
+    )
     expect((await linkInfo(pod.netns, "kubelan"))?.ifindex).toBe(before?.ifindex)
   })
 
@@ -44,21 +63,31 @@ describe("reload", () => {
     const members = net.pods.map((p) => p.ip)
 
     agent.writeConfig(lanConfig({ service: "default/other", members, up: upHookAssigningAddress(lan.upLog(pod)) }))
-    await eventually(async () => {
-      const peers = JSON.parse((await agent.http("/peers")).body) as { services: Record<string, unknown> }
-      return "default/other" in peers.services ? true : undefined
-    }, { what: "the services change to apply" })
+    await eventually(
+      async () => {
+        const peers = JSON.parse((await agent.http("/peers")).body) as { services: Record<string, unknown> }
+        return "default/other" in peers.services ? true : undefined
+      },
+      { what: "the services change to apply" }
+    )
     expect((await linkInfo(pod.netns, "kubelan"))?.ifindex).toBe(first?.ifindex)
     expect(await fdbDestinations(pod.netns, "kubelan")).toEqual([net.pods[1]?.ip])
     expect(upRuns(lan.upLog(pod))).toBe(1)
 
-    agent.writeConfig(lanConfig({ service: "default/other", members, up: upHookAssigningAddress(lan.upLog(pod)), extra: "vxlan:\n  vni: 7000\n" }))
-    const second = await eventually(async () => {
-      const info = await linkInfo(pod.netns, "kubelan")
-      return info?.vni === 7000 ? info : undefined
-    }, { what: "the interface to be recreated with VNI 7000" })
+    agent.writeConfig(
+      lanConfig({ service: "default/other", members, up: upHookAssigningAddress(lan.upLog(pod)), extra: "vxlan:\n  vni: 7000\n" })
+    )
+    const second = await eventually(
+      async () => {
+        const info = await linkInfo(pod.netns, "kubelan")
+        return info?.vni === 7000 ? info : undefined
+      },
+      { what: "the interface to be recreated with VNI 7000" }
+    )
     expect(second.ifindex).not.toBe(first?.ifindex)
-    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 1 ? true : undefined), { what: "the FDB on the new interface" })
+    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 1 ? true : undefined), {
+      what: "the FDB on the new interface"
+    })
     await eventually(async () => (upRuns(lan!.upLog(pod)) === 2 ? true : undefined), { what: "up to run again" })
     expect(await linkAddresses(pod.netns, "kubelan")).toEqual(["192.168.69.1/24"])
     expect(agent.output()).toContain("recreated interface kubelan: vni: 6969 vs 7000")
@@ -85,9 +114,14 @@ describe("drift", () => {
     const pod = net.pods[0]!
     const first = await linkInfo(pod.netns, "kubelan")
     await run("ip", ["-n", pod.netns, "link", "delete", "kubelan"])
-    const second = await eventually(async () => linkInfo(pod.netns, "kubelan"), { timeoutMillis: 5_000, what: "the interface to come back" })
+    const second = await eventually(async () => linkInfo(pod.netns, "kubelan"), {
+      timeoutMillis: 5_000,
+      what: "the interface to come back"
+    })
     expect(second.ifindex).not.toBe(first?.ifindex)
-    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 1 ? true : undefined), { what: "the FDB to be reprogrammed" })
+    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 1 ? true : undefined), {
+      what: "the FDB to be reprogrammed"
+    })
     await eventually(async () => (upRuns(lan!.upLog(pod)) === 2 ? true : undefined), { what: "up to run again" })
     expect(await linkAddresses(pod.netns, "kubelan")).toEqual(["192.168.69.1/24"])
   })
@@ -98,7 +132,11 @@ describe("restart", () => {
     net = await makePodNetwork({ purpose: "restart", pods: 3 })
     lan = await startLan(net)
     const pod = net.pods[0]!
-    const before = { link: await linkInfo(pod.netns, "kubelan"), addresses: await linkAddresses(pod.netns, "kubelan"), fdb: await fdbDestinations(pod.netns, "kubelan") }
+    const before = {
+      link: await linkInfo(pod.netns, "kubelan"),
+      addresses: await linkAddresses(pod.netns, "kubelan"),
+      fdb: await fdbDestinations(pod.netns, "kubelan")
+    }
     const monitor = await watchFdbEvents(pod.netns)
     await lan.agents[0]!.kill("SIGKILL")
     const restarted = lan.start(pod)

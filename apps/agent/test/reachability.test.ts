@@ -17,10 +17,13 @@ const expectFullMesh = async (pods: ReadonlyArray<Pod>) => {
     pods.map(async (from) => {
       for (const to of pods) {
         if (to === from) continue
-        const arp = await eventually(async () => {
-          const result = await arping(from.netns, "kubelan", overlayAddress(to), 1)
-          return result.exitCode === 0 ? result : undefined
-        }, { timeoutMillis: 10_000, what: `arping ${overlayAddress(to)} from pod ${from.index}` })
+        const arp = await eventually(
+          async () => {
+            const result = await arping(from.netns, "kubelan", overlayAddress(to), 1)
+            return result.exitCode === 0 ? result : undefined
+          },
+          { timeoutMillis: 10_000, what: `arping ${overlayAddress(to)} from pod ${from.index}` }
+        )
         expect(arp.stdout).toMatch(new RegExp(`Unicast reply from ${overlayAddress(to).replaceAll(".", "\\.")} `))
         const icmp = await ping(from.netns, overlayAddress(to), 1)
         expect(icmp.exitCode, icmp.stdout).toBe(0)

@@ -8,8 +8,7 @@ export interface ConfigProblem {
   readonly message: string
 }
 
-export const formatProblem = (problem: ConfigProblem): string =>
-  `${problem.key} (${describeOrigin(problem.origin)}): ${problem.message}`
+export const formatProblem = (problem: ConfigProblem): string => `${problem.key} (${describeOrigin(problem.origin)}): ${problem.message}`
 
 /** Invalid configuration: one problem per bad key, each naming where the value came from. */
 export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly problems: ReadonlyArray<ConfigProblem> }> {

@@ -33,43 +33,50 @@ const key = <A>(path: string, defaultValue: unknown, decode: (raw: unknown) => D
   decode
 })
 
-const text = (check?: (value: string) => string | undefined) => (raw: unknown): Decoded<string> => {
-  if (raw === null || raw === undefined) return ok("")
-  if (typeof raw !== "string" && typeof raw !== "number") return fail(`${show(raw)} is not a string`)
-  const value = String(raw)
-  const problem = check?.(value)
-  return problem === undefined ? ok(value) : fail(problem)
-}
+const text =
+  (check?: (value: string) => string | undefined) =>
+  (raw: unknown): Decoded<string> => {
+    if (raw === null || raw === undefined) return ok("")
+    if (typeof raw !== "string" && typeof raw !== "number") return fail(`${show(raw)} is not a string`)
+    const value = String(raw)
+    const problem = check?.(value)
+    return problem === undefined ? ok(value) : fail(problem)
+  }
 
-const integer = (min: number, max: number, options?: { readonly auto?: number }) => (raw: unknown): Decoded<number> => {
-  if (options?.auto !== undefined && (raw === null || raw === undefined || raw === "")) return ok(options.auto)
-  const value = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
-  if (!Number.isInteger(value)) return fail(`${show(raw)} is not a whole number`)
-  if (options?.auto !== undefined && value === options.auto) return ok(value)
-  if (value < min || value > max) return fail(`${value} is outside ${min}..${max}`)
-  return ok(value)
-}
+const integer =
+  (min: number, max: number, options?: { readonly auto?: number }) =>
+  (raw: unknown): Decoded<number> => {
+    if (options?.auto !== undefined && (raw === null || raw === undefined || raw === "")) return ok(options.auto)
+    const value = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
+    if (!Number.isInteger(value)) return fail(`${show(raw)} is not a whole number`)
+    if (options?.auto !== undefined && value === options.auto) return ok(value)
+    if (value < min || value > max) return fail(`${value} is outside ${min}..${max}`)
+    return ok(value)
+  }
 
-const oneOf = <const L extends string>(values: ReadonlyArray<L>) => (raw: unknown): Decoded<L> => {
-  const value = typeof raw === "string" ? raw.trim().toLowerCase() : undefined
-  const found = values.find((candidate) => candidate === value)
-  return found === undefined ? fail(`${show(raw)} is not one of ${values.join(", ")}`) : ok(found)
-}
+const oneOf =
+  <const L extends string>(values: ReadonlyArray<L>) =>
+  (raw: unknown): Decoded<L> => {
+    const value = typeof raw === "string" ? raw.trim().toLowerCase() : undefined
+    const found = values.find((candidate) => candidate === value)
+    return found === undefined ? fail(`${show(raw)} is not one of ${values.join(", ")}`) : ok(found)
+  }
 
 /** Lists: a YAML sequence, or whitespace/comma-separated text (as the original read env). */
-const list = (check?: (item: string) => string | undefined) => (raw: unknown): Decoded<ReadonlyArray<string>> => {
-  if (raw === null || raw === undefined) return ok([])
-  let items: Array<string>
-  if (typeof raw === "string") items = raw.split(/[\s,]+/).filter((item) => item !== "")
-  else if (Array.isArray(raw) && raw.every((item) => typeof item === "string" || typeof item === "number"))
-    items = raw.map(String)
-  else return fail(`${show(raw)} is not a list of strings`)
-  for (const item of items) {
-    const problem = check?.(item)
-    if (problem !== undefined) return fail(problem)
+const list =
+  (check?: (item: string) => string | undefined) =>
+  (raw: unknown): Decoded<ReadonlyArray<string>> => {
+    if (raw === null || raw === undefined) return ok([])
+    let items: Array<string>
+    if (typeof raw === "string") items = raw.split(/[\s,]+/).filter((item) => item !== "")
+    else if (Array.isArray(raw) && raw.every((item) => typeof item === "string" || typeof item === "number")) items = raw.map(String)
+    else return fail(`${show(raw)} is not a list of strings`)
+    for (const item of items) {
+      const problem = check?.(item)
+      if (problem !== undefined) return fail(problem)
+    }
+    return ok(items)
   }
-  return ok(items)
-}
 
 const duration = (raw: unknown): Decoded<number> => {
   const millis = typeof raw === "number" ? raw * 1000 : typeof raw === "string" ? parseDuration(raw) : undefined
@@ -128,19 +135,44 @@ export const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "wa
 export const configKeys = {
   logLevel: key("log_level", "info", oneOf(logLevels), "trace, debug, info, warn or error (any case)"),
   httpAddress: key("http_address", ":8181", text(checkListenAddress), "listen address of the HTTP endpoints"),
-  ip: key("ip", "", text((value) => (value === "" ? undefined : checkAddress(value))), "underlay address of this pod; empty = the source address of the default route (set from status.podIP)"),
-  namespace: key("namespace", "", text((value) => (value === "" || dnsLabel.test(value) ? undefined : `${show(value)} is not a namespace name`)), "namespace of this pod, for services written without one (set from metadata.namespace)"),
+  ip: key(
+    "ip",
+    "",
+    text((value) => (value === "" ? undefined : checkAddress(value))),
+    "underlay address of this pod; empty = the source address of the default route (set from status.podIP)"
+  ),
+  namespace: key(
+    "namespace",
+    "",
+    text((value) => (value === "" || dnsLabel.test(value) ? undefined : `${show(value)} is not a namespace name`)),
+    "namespace of this pod, for services written without one (set from metadata.namespace)"
+  ),
   services: key("services", [], list(checkService), "Services whose pods form the LAN: namespace/name, or name in this pod's namespace"),
   vxlanInterface: key("vxlan.interface", "kubelan", text(checkInterfaceName), "name of the VXLAN interface"),
   vxlanVni: key("vxlan.vni", 6969, integer(1, 16_777_215), "VXLAN network identifier, 1..16777215"),
   vxlanPort: key("vxlan.port", 4789, integer(1, 65_535), "UDP port of the VXLAN underlay"),
-  vxlanMtu: key("vxlan.mtu", -1, integer(68, 65_535, { auto: -1 }), "MTU of the interface; unset or -1 = underlay MTU minus 50 (IPv4) or 70 (IPv6)"),
+  vxlanMtu: key(
+    "vxlan.mtu",
+    -1,
+    integer(68, 65_535, { auto: -1 }),
+    "MTU of the interface; unset or -1 = underlay MTU minus 50 (IPv4) or 70 (IPv6)"
+  ),
   hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
   hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),
   hooksTimeout: key("hooks.timeout", "30s", duration, "a hook still running after this is killed"),
-  peersInclude: key("peers.include", "all", oneOf<PeerPolicy>(["all", "serving", "ready"]), "which endpoints become peers: all, serving or ready"),
+  peersInclude: key(
+    "peers.include",
+    "all",
+    oneOf<PeerPolicy>(["all", "serving", "ready"]),
+    "which endpoints become peers: all, serving or ready"
+  ),
   resyncInterval: key("resync_interval", "10s", duration, "period of the full resync that repairs drift"),
-  discoveryBackend: key("discovery.backend", "kubernetes", oneOf<DiscoveryBackend>(["kubernetes", "dns", "static"]), "membership source: kubernetes, dns or static"),
+  discoveryBackend: key(
+    "discovery.backend",
+    "kubernetes",
+    oneOf<DiscoveryBackend>(["kubernetes", "dns", "static"]),
+    "membership source: kubernetes, dns or static"
+  ),
   discoveryStatic: key("discovery.static", {}, staticMembers, "static backend: map of namespace/name to member addresses")
 } as const
 

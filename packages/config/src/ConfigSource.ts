@@ -1,6 +1,6 @@
-import { Context, Effect, Layer, Queue, Stream, SubscriptionRef } from "effect"
 import { watch } from "node:fs"
 import { basename, dirname } from "node:path"
+import { Context, Effect, Layer, Queue, Stream, SubscriptionRef } from "effect"
 import { toConfigDocument } from "./ConfigDocument.ts"
 import { ConfigError, formatProblem } from "./ConfigError.ts"
 import { type LoadedConfig, type LoadOptions, loadConfigSync } from "./loadConfig.ts"

@@ -16,5 +16,4 @@ export const parseDuration = (text: string): number | undefined => {
   return total
 }
 
-export const formatDuration = (millis: number): string =>
-  millis % 1000 === 0 ? `${millis / 1000}s` : `${millis}ms`
+export const formatDuration = (millis: number): string => (millis % 1000 === 0 ? `${millis / 1000}s` : `${millis}ms`)

@@ -1,5 +1,5 @@
-import { keyByEnv } from "./ConfigKeys.ts"
 import type { ConfigKeyName } from "./ConfigKeys.ts"
+import { keyByEnv } from "./ConfigKeys.ts"
 import type { RawValues } from "./FileSource.ts"
 import type { Origin } from "./Origin.ts"
 

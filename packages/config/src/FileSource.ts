@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { isMap, parseDocument } from "yaml"
 import type { ConfigProblem } from "./ConfigError.ts"
-import { keyByPath } from "./ConfigKeys.ts"
 import type { ConfigKeyName } from "./ConfigKeys.ts"
+import { keyByPath } from "./ConfigKeys.ts"
 import type { Origin } from "./Origin.ts"
 
 export const configFileName = "kubelan.yaml"
@@ -37,7 +37,11 @@ export const readConfigFile = (path: string): RawValues => {
   if (document.errors.length > 0) {
     for (const error of document.errors) {
       const line = error.linePos?.[0]
-      problems.push({ key: "config", origin, message: `malformed YAML${line ? ` at line ${line.line}, column ${line.col}` : ""}: ${error.message.split("\n")[0]}` })
+      problems.push({
+        key: "config",
+        origin,
+        message: `malformed YAML${line ? ` at line ${line.line}, column ${line.col}` : ""}: ${error.message.split("\n")[0]}`
+      })
     }
     return { values, problems }
   }

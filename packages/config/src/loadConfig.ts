@@ -1,6 +1,6 @@
-import { Effect } from "effect"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
+import { Effect } from "effect"
 import { ConfigError, type ConfigProblem } from "./ConfigError.ts"
 import { type ConfigKeyName, type ConfigValues, configKeys, keyNames } from "./ConfigKeys.ts"
 import { readEnv } from "./EnvSource.ts"
@@ -49,10 +49,10 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
   for (const layer of layers) problems.push(...layer.problems)
   for (const name of keyNames) {
     const spec = configKeys[name]
-    const chosen = layers.reduce<{ raw: unknown; origin: Origin }>(
-      (current, layer) => layer.values.get(name) ?? current,
-      { raw: spec.defaultValue, origin: { kind: "default" } }
-    )
+    const chosen = layers.reduce<{ raw: unknown; origin: Origin }>((current, layer) => layer.values.get(name) ?? current, {
+      raw: spec.defaultValue,
+      origin: { kind: "default" }
+    })
     origins[name] = chosen.origin
     const decoded = spec.decode(chosen.raw)
     if (decoded.ok) values[name] = decoded.value
@@ -73,7 +73,11 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
   if (v.discoveryBackend === "static")
     for (const service of staticMembers.keys())
       if (!services.includes(service))
-        problems.push({ key: "discovery.static", origin: origins.discoveryStatic, message: `${service} is not one of the configured services` })
+        problems.push({
+          key: "discovery.static",
+          origin: origins.discoveryStatic,
+          message: `${service} is not one of the configured services`
+        })
   if (problems.length > 0) return new ConfigError({ problems })
 
   return {

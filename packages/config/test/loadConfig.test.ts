@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { ConfigError, formatProblem, type LoadedConfig, loadConfigSync, type LoadOptions, toConfigDocument } from "../src/index.ts"
+import { ConfigError, formatProblem, type LoadedConfig, type LoadOptions, loadConfigSync, toConfigDocument } from "../src/index.ts"
 
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", name)
 const writeConfig = (text: string) => {
@@ -64,9 +64,14 @@ describe("loadConfig", () => {
   })
 
   it("reads static membership from the file and from env", () => {
-    const path = writeConfig('services: [default/lan]\ndiscovery:\n  backend: static\n  static:\n    "default/lan": ["10.0.0.2", "fd00::02"]\n')
+    const path = writeConfig(
+      'services: [default/lan]\ndiscovery:\n  backend: static\n  static:\n    "default/lan": ["10.0.0.2", "fd00::02"]\n'
+    )
     expect(load({ configPath: path }).config.discovery.static.get("default/lan")).toEqual(["10.0.0.2", "fd00::2"])
-    const fromEnv = load({ searchDirs: [], env: { KL_SERVICES: "x/a x/b", KL_DISCOVERY_BACKEND: "static", KL_DISCOVERY_STATIC: "x/a=10.0.0.2,10.0.0.3;x/b=10.0.0.4" } })
+    const fromEnv = load({
+      searchDirs: [],
+      env: { KL_SERVICES: "x/a x/b", KL_DISCOVERY_BACKEND: "static", KL_DISCOVERY_STATIC: "x/a=10.0.0.2,10.0.0.3;x/b=10.0.0.4" }
+    })
     expect(Object.fromEntries(fromEnv.config.discovery.static)).toEqual({ "x/a": ["10.0.0.2", "10.0.0.3"], "x/b": ["10.0.0.4"] })
   })
 
@@ -81,8 +86,12 @@ describe("loadConfig", () => {
   })
 
   it("rejects ports and VNIs outside their ranges from any source", () => {
-    expect(problems({ searchDirs: [], env: { KL_VXLAN_PORT: "65536" } })).toEqual(["vxlan.port (env KL_VXLAN_PORT): 65536 is outside 1..65535"])
-    expect(problems({ searchDirs: [], env: { KL_VXLAN_VNI: "16777216" } })).toEqual(["vxlan.vni (env KL_VXLAN_VNI): 16777216 is outside 1..16777215"])
+    expect(problems({ searchDirs: [], env: { KL_VXLAN_PORT: "65536" } })).toEqual([
+      "vxlan.port (env KL_VXLAN_PORT): 65536 is outside 1..65535"
+    ])
+    expect(problems({ searchDirs: [], env: { KL_VXLAN_VNI: "16777216" } })).toEqual([
+      "vxlan.vni (env KL_VXLAN_VNI): 16777216 is outside 1..16777215"
+    ])
   })
 
   it("reports malformed YAML with its line", () => {
@@ -99,7 +108,9 @@ describe("loadConfig", () => {
   })
 
   it("rejects a --config path that does not exist", () => {
-    expect(problems({ configPath: "/nonexistent/kubelan.yaml" })).toEqual(["config (flag --config): /nonexistent/kubelan.yaml: no such file"])
+    expect(problems({ configPath: "/nonexistent/kubelan.yaml" })).toEqual([
+      "config (flag --config): /nonexistent/kubelan.yaml: no such file"
+    ])
   })
 
   it("accepts log levels in any case and durations in Go notation", () => {

@@ -19,8 +19,7 @@ export interface MembershipSnapshot {
 
 export const readyEndpoint = (address: string): Endpoint => ({ address, ready: true, serving: true, terminating: false })
 
-export const isFullySynced = (snapshot: MembershipSnapshot): boolean =>
-  [...snapshot.services.values()].every((service) => service.synced)
+export const isFullySynced = (snapshot: MembershipSnapshot): boolean => [...snapshot.services.values()].every((service) => service.synced)
 
 const endpointKey = (endpoint: Endpoint) => `${endpoint.address}|${endpoint.ready}|${endpoint.serving}|${endpoint.terminating}`
 

@@ -1,5 +1,5 @@
 import { it } from "@effect/vitest"
-import { ConfigError, ConfigSource, type LoadedConfig, loadConfigSync, type LoadOptions } from "@kubelan/config"
+import { ConfigError, ConfigSource, type LoadedConfig, type LoadOptions, loadConfigSync } from "@kubelan/config"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { describe, expect } from "vitest"
 import { Discovery, StaticDiscovery } from "../src/index.ts"

@@ -29,7 +29,10 @@ const make = (options: Iproute2Options = {}) => {
     })
 
   const decode = <A>(command: string, parse: () => A) =>
-    Effect.try({ try: parse, catch: (error) => new NetlinkCommandError({ command, exitCode: 0, stderr: `unreadable output: ${String(error)}` }) })
+    Effect.try({
+      try: parse,
+      catch: (error) => new NetlinkCommandError({ command, exitCode: 0, stderr: `unreadable output: ${String(error)}` })
+    })
 
   const readLink: LinkOps["readLink"] = (name) =>
     run("ip", ["-json", "-details", "link", "show", "dev", name]).pipe(
@@ -40,7 +43,20 @@ const make = (options: Iproute2Options = {}) => {
     )
 
   const createVxlan = (spec: VxlanSpec) =>
-    run("ip", ["link", "add", spec.name, "type", "vxlan", "id", String(spec.vni), "local", spec.local, "dstport", String(spec.port), "learning"])
+    run("ip", [
+      "link",
+      "add",
+      spec.name,
+      "type",
+      "vxlan",
+      "id",
+      String(spec.vni),
+      "local",
+      spec.local,
+      "dstport",
+      String(spec.port),
+      "learning"
+    ])
 
   const deleteLink = (name: string) =>
     run("ip", ["link", "delete", "dev", name]).pipe(
@@ -53,7 +69,9 @@ const make = (options: Iproute2Options = {}) => {
   const setMtuUp = (name: string, mtu: number) => run("ip", ["link", "set", "dev", name, "mtu", String(mtu), "up"]).pipe(Effect.asVoid)
 
   const readFdb = (name: string) =>
-    run("bridge", ["-json", "fdb", "show", "dev", name]).pipe(Effect.flatMap((text) => decode("bridge fdb show", () => parseFloodDestinations(text))))
+    run("bridge", ["-json", "fdb", "show", "dev", name]).pipe(
+      Effect.flatMap((text) => decode("bridge fdb show", () => parseFloodDestinations(text)))
+    )
 
   /** One `bridge -batch` run for the whole diff: ~100x faster than a process per entry. */
   const applyFdb = (name: string, diff: FdbDiff) => {
@@ -67,11 +85,15 @@ const make = (options: Iproute2Options = {}) => {
 
   const detectUnderlay = (ip: string) =>
     Effect.gen(function* () {
-      const interfaces = yield* run("ip", ["-json", "address", "show"]).pipe(Effect.flatMap((text) => decode("ip address show", () => parseAddresses(text))))
+      const interfaces = yield* run("ip", ["-json", "address", "show"]).pipe(
+        Effect.flatMap((text) => decode("ip address show", () => parseAddresses(text)))
+      )
       if (ip !== "") {
         const underlay = underlayForAddress(ip, interfaces)
         if (underlay !== undefined) return underlay
-        return yield* new UnderlayError({ reason: `ip ${ip} is not assigned to any interface here: set ip (KL_IP) to this pod's own address` })
+        return yield* new UnderlayError({
+          reason: `ip ${ip} is not assigned to any interface here: set ip (KL_IP) to this pod's own address`
+        })
       }
       for (const family of [4, 6] as const) {
         const routes = yield* run("ip", [`-${family}`, "-json", "route", "show", "default"])
@@ -79,7 +101,9 @@ const make = (options: Iproute2Options = {}) => {
         const underlay: Underlay | undefined = route && underlayFromDefaultRoute(route, family, interfaces)
         if (underlay !== undefined) return underlay
       }
-      return yield* new UnderlayError({ reason: "no default route to take the underlay address from: set ip (KL_IP) to this pod's address" })
+      return yield* new UnderlayError({
+        reason: "no default route to take the underlay address from: set ip (KL_IP) to this pod's address"
+      })
     })
 
   /** `ip monitor link` and `bridge monitor fdb`, filtered to lines about the interface. */
@@ -98,7 +122,11 @@ const make = (options: Iproute2Options = {}) => {
             for (const line of lines) if (mentions.test(line)) Queue.offerUnsafe(queue, { kind, detail: line.trim() })
           })
           child.then((result) => {
-            const error = new NetlinkCommandError({ command: `${tool} ${argv.join(" ")}`, exitCode: result.exitCode, stderr: "the monitor stopped" })
+            const error = new NetlinkCommandError({
+              command: `${tool} ${argv.join(" ")}`,
+              exitCode: result.exitCode,
+              stderr: "the monitor stopped"
+            })
             Queue.failCauseUnsafe(queue, Cause.fail(error))
           })
           return child

@@ -34,8 +34,22 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     Effect.gen(function* () {
       const current = yield* Ref.get(kernel)
       if (current.links.has(spec.name))
-        return yield* new NetlinkCommandError({ command: `ip link add ${spec.name}`, exitCode: 2, stderr: "RTNETLINK answers: File exists" })
-      const state: LinkState = { ifindex: current.nextIndex, name: spec.name, kind: "vxlan", vni: spec.vni, port: spec.port, local: spec.local, learning: true, mtu: 1500, up: false }
+        return yield* new NetlinkCommandError({
+          command: `ip link add ${spec.name}`,
+          exitCode: 2,
+          stderr: "RTNETLINK answers: File exists"
+        })
+      const state: LinkState = {
+        ifindex: current.nextIndex,
+        name: spec.name,
+        kind: "vxlan",
+        vni: spec.vni,
+        port: spec.port,
+        local: spec.local,
+        learning: true,
+        mtu: 1500,
+        up: false
+      }
       yield* updateLinks((links) => links.set(spec.name, { state, fdb: new Set() }), { kind: "link", detail: `created ${spec.name}` })
     })
 
@@ -53,7 +67,12 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
 
   const setMtuUp = (name: string, mtu: number) =>
     withLink(name, `ip link set dev ${name}`).pipe(
-      Effect.flatMap((link) => updateLinks((links) => links.set(name, { ...link, state: { ...link.state, mtu, up: true } }), { kind: "link", detail: `${name} up` }))
+      Effect.flatMap((link) =>
+        updateLinks((links) => links.set(name, { ...link, state: { ...link.state, mtu, up: true } }), {
+          kind: "link",
+          detail: `${name} up`
+        })
+      )
     )
 
   const readFdb = (name: string) => withLink(name, `bridge fdb show dev ${name}`).pipe(Effect.map((link) => [...link.fdb]))
@@ -69,8 +88,11 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     )
 
   const detectUnderlay = (ip: string) => {
-    const underlay = ip === "" ? underlayForAddress(interfaces[0]?.addresses[0]?.address ?? "", interfaces) : underlayForAddress(ip, interfaces)
-    return underlay === undefined ? Effect.fail(new UnderlayError({ reason: `ip ${ip} is not assigned to any interface here` })) : Effect.succeed(underlay)
+    const underlay =
+      ip === "" ? underlayForAddress(interfaces[0]?.addresses[0]?.address ?? "", interfaces) : underlayForAddress(ip, interfaces)
+    return underlay === undefined
+      ? Effect.fail(new UnderlayError({ reason: `ip ${ip} is not assigned to any interface here` }))
+      : Effect.succeed(underlay)
   }
 
   const changes = (name: string) => Stream.fromPubSub(events).pipe(Stream.filter((change) => change.detail.includes(name)))

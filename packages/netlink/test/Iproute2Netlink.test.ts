@@ -82,7 +82,12 @@ describe("iproute2 netlink", () => {
       Effect.gen(function* () {
         const netlink = yield* Netlink
         expect(yield* netlink.detectUnderlay("")).toEqual({ address: net.pods[0]?.ip, family: 4, device: "eth0", mtu: 1500 })
-        expect(yield* netlink.detectUnderlay(net.pods[0]?.ip ?? "")).toEqual({ address: net.pods[0]?.ip, family: 4, device: "eth0", mtu: 1500 })
+        expect(yield* netlink.detectUnderlay(net.pods[0]?.ip ?? "")).toEqual({
+          address: net.pods[0]?.ip,
+          family: 4,
+          device: "eth0",
+          mtu: 1500
+        })
         const missing = yield* Effect.flip(netlink.detectUnderlay("10.99.0.200"))
         expect(missing.message).toBe("ip 10.99.0.200 is not assigned to any interface here: set ip (KL_IP) to this pod's own address")
       })
@@ -97,7 +102,9 @@ describe("iproute2 netlink", () => {
         yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: [] })
         const seen = yield* netlink.changes("kl0").pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
         yield* Effect.sleep("300 millis")
-        yield* Effect.promise(() => run("bridge", ["-n", net.pods[0]?.netns ?? "", "fdb", "del", "00:00:00:00:00:00", "dev", "kl0", "dst", "10.99.0.11"]))
+        yield* Effect.promise(() =>
+          run("bridge", ["-n", net.pods[0]?.netns ?? "", "fdb", "del", "00:00:00:00:00:00", "dev", "kl0", "dst", "10.99.0.11"])
+        )
         const [change] = yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
         expect(change?.kind).toBe("fdb")
         expect(change?.detail).toContain("Deleted 00:00:00:00:00:00 dev kl0 dst 10.99.0.11")

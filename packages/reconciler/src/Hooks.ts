@@ -61,9 +61,17 @@ const make = Effect.gen(function* () {
     const run = yield* Queue.take(queue)
     if (run.argv.length === 0) return
     const outcome = yield* runHook(run)
-    const fields = { hook: run.hook, argv: run.argv, exitCode: outcome.exitCode, millis: outcome.millis, output: outcome.output, env: run.env }
+    const fields = {
+      hook: run.hook,
+      argv: run.argv,
+      exitCode: outcome.exitCode,
+      millis: outcome.millis,
+      output: outcome.output,
+      env: run.env
+    }
     if (outcome.result === "ok") yield* Effect.logInfo(`${run.hook} hook ran`, fields)
-    else if (outcome.result === "timeout") yield* Effect.logWarning(`${run.hook} hook killed after ${run.timeoutMillis}ms (hooks.timeout)`, fields)
+    else if (outcome.result === "timeout")
+      yield* Effect.logWarning(`${run.hook} hook killed after ${run.timeoutMillis}ms (hooks.timeout)`, fields)
     else yield* Effect.logWarning(`${run.hook} hook failed`, fields)
     yield* count("hookRuns", { hook: run.hook, result: outcome.result })
   }).pipe(Effect.forever, Effect.forkScoped)

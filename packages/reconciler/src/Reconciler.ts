@@ -6,8 +6,8 @@ import { desiredPeers } from "./desiredPeers.ts"
 import { diffPeers } from "./diffPeers.ts"
 import { Hooks } from "./Hooks.ts"
 import { count, gauge, Metrics, metricNames } from "./Metrics.ts"
-import { serviceChanges } from "./serviceChanges.ts"
 import { Status } from "./Status.ts"
+import { serviceChanges } from "./serviceChanges.ts"
 
 /** Why a pass runs. Only a cue: every pass recomputes from the latest config and membership. */
 export type Trigger = "start" | "config" | "membership" | "kernel-link" | "kernel-fdb" | "resync" | "retry"
@@ -82,8 +82,7 @@ const make = Effect.gen(function* () {
     state.checkLink = false
     yield* count("interfaceEnsures", { action: result.action })
     const fields = { interface: spec.name, ifindex: result.ifindex, vni: spec.vni, port: spec.port, local: spec.local, mtu: spec.mtu }
-    if (result.action === "recreated")
-      yield* Effect.logWarning(`recreated interface ${spec.name}: ${result.reasons.join(", ")}`, fields)
+    if (result.action === "recreated") yield* Effect.logWarning(`recreated interface ${spec.name}: ${result.reasons.join(", ")}`, fields)
     else if (result.action === "created") yield* Effect.logInfo(`created interface ${spec.name}`, fields)
     else if (previous === undefined || !sameSpec(previous.spec, spec)) yield* Effect.logInfo(`adopted interface ${spec.name}`, fields)
     if (result.action !== "adopted")
@@ -170,7 +169,10 @@ const make = Effect.gen(function* () {
       Effect.tap((outcome) =>
         Effect.all([
           count("reconciles", { trigger: reason, result: "ok" }),
-          status.update((current) => ({ ...current, lastReconcile: { at: new Date().toISOString(), trigger: reason, ...outcome, error: undefined } }))
+          status.update((current) => ({
+            ...current,
+            lastReconcile: { at: new Date().toISOString(), trigger: reason, ...outcome, error: undefined }
+          }))
         ])
       ),
       Effect.catchCause((cause) =>
@@ -223,9 +225,7 @@ const make = Effect.gen(function* () {
   yield* configSource.changes.pipe(
     Stream.map((loaded) => loaded.config.vxlan.interface),
     Stream.changes,
-    Stream.switchMap((name) =>
-      netlink.changes(name).pipe(Stream.retry(Schedule.spaced("1 second")))
-    ),
+    Stream.switchMap((name) => netlink.changes(name).pipe(Stream.retry(Schedule.spaced("1 second")))),
     Stream.runForEach((change) =>
       Effect.gen(function* () {
         if (change.kind === "link") state.checkLink = true

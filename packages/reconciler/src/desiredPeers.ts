@@ -1,4 +1,4 @@
-import { addressFamily, type AddressFamily, canonicalAddress, type PeerPolicy } from "@kubelan/config"
+import { type AddressFamily, addressFamily, canonicalAddress, type PeerPolicy } from "@kubelan/config"
 import type { Endpoint, MembershipSnapshot } from "@kubelan/discovery"
 
 export interface PeerSelection {

@@ -78,7 +78,8 @@ describe("Reconciler", () => {
         const first = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? s.interface : undefined)))
         yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5"))
         yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
-        const memoryLink = (kernel: { links: ReadonlyMap<string, { state: { ifindex: number } }> }) => kernel.links.get("kubelan")?.state.ifindex
+        const memoryLink = (kernel: { links: ReadonlyMap<string, { state: { ifindex: number } }> }) =>
+          kernel.links.get("kubelan")?.state.ifindex
         expect(memoryLink(yield* h.memory.kernel)).toBe(first.ifindex)
         yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5", { KL_VXLAN_VNI: "77" }))
         const second = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.interface?.vni === 77 ? s.interface : undefined)))

@@ -1,8 +1,8 @@
-import { execa } from "execa"
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { execa } from "execa"
 import { eventually, inNetns } from "./run.ts"
 
 /** The bundle `pnpm build` makes: the same file the container image runs. */
@@ -30,7 +30,14 @@ export interface StartAgentOptions {
   readonly httpPort?: number
 }
 
-export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>) => ["netns", "exec", netns, process.execPath, agentBundle, ...args]
+export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>) => [
+  "netns",
+  "exec",
+  netns,
+  process.execPath,
+  agentBundle,
+  ...args
+]
 
 /** Starts the real agent bundle inside a pod namespace, with its config in a fresh directory. */
 export const startAgent = (options: StartAgentOptions): AgentProcess => {
@@ -56,7 +63,9 @@ export const startAgent = (options: StartAgentOptions): AgentProcess => {
   const exited = child.then((result) => ({ exitCode: result.exitCode }))
   const port = options.httpPort ?? 8181
   const http = async (path: string) => {
-    const result = await inNetns(options.netns, "curl", ["-s", "-m", "5", "-w", "\n%{http_code}", `http://127.0.0.1:${port}${path}`], { allowFailure: true })
+    const result = await inNetns(options.netns, "curl", ["-s", "-m", "5", "-w", "\n%{http_code}", `http://127.0.0.1:${port}${path}`], {
+      allowFailure: true
+    })
     const lines = result.stdout.split("\n")
     const status = Number(lines.pop())
     return { status, body: lines.join("\n") }

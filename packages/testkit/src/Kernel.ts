@@ -5,7 +5,10 @@ import { run } from "./run.ts"
 export const fdbDestinations = async (netns: string, dev: string): Promise<Array<string>> => {
   const result = await run("bridge", ["-n", netns, "-json", "fdb", "show", "dev", dev])
   const entries = JSON.parse(result.stdout || "[]") as Array<{ mac: string; dst?: string }>
-  return entries.filter((entry) => entry.mac === "00:00:00:00:00:00" && entry.dst !== undefined).map((entry) => entry.dst as string).sort()
+  return entries
+    .filter((entry) => entry.mac === "00:00:00:00:00:00" && entry.dst !== undefined)
+    .map((entry) => entry.dst as string)
+    .sort()
 }
 
 export const linkInfo = async (netns: string, dev: string) => {
@@ -28,8 +31,7 @@ export const ping = (netns: string, target: string, count = 2) =>
   run("ip", ["netns", "exec", netns, "ping", "-c", String(count), "-W", "2", "-i", "0.2", target], { allowFailure: true })
 
 /** The events about zero-MAC (flood) entries: the ones kubelan owns; learned MACs are the kernel's. */
-export const floodEntryEvents = (lines: ReadonlyArray<string>) =>
-  lines.filter((line) => /^(Deleted )?00:00:00:00:00:00 /.test(line))
+export const floodEntryEvents = (lines: ReadonlyArray<string>) => lines.filter((line) => /^(Deleted )?00:00:00:00:00:00 /.test(line))
 
 /** `bridge monitor fdb` for the duration of a change: every FDB event the kernel reports. */
 export const watchFdbEvents = async (netns: string) => {

@@ -17,7 +17,10 @@ export interface PodNetwork {
   destroy(): Promise<void>
 }
 
-const subnet = { 4: { gateway: "10.99.0.1", prefix: 24, address: (i: number) => `10.99.0.${10 + i}` }, 6: { gateway: "fd99::1", prefix: 64, address: (i: number) => `fd99::${(10 + i).toString(16)}` } }
+const subnet = {
+  4: { gateway: "10.99.0.1", prefix: 24, address: (i: number) => `10.99.0.${10 + i}` },
+  6: { gateway: "fd99::1", prefix: 64, address: (i: number) => `fd99::${(10 + i).toString(16)}` }
+}
 
 /**
  * Pods as network namespaces, each wired by a veth to one bridge in a hub namespace (as pods
@@ -55,7 +58,17 @@ export const makePodNetwork = async (options: { purpose: string; pods: number; f
     made.push(hub)
     await run("ip", ["-n", hub, "link", "add", "br0", "type", "bridge"])
     await run("ip", ["-n", hub, "link", "set", "br0", "up"])
-    await run("ip", ["-n", hub, `-${family}`, "address", "add", `${net.gateway}/${net.prefix}`, "dev", "br0", ...(family === 6 ? ["nodad"] : [])])
+    await run("ip", [
+      "-n",
+      hub,
+      `-${family}`,
+      "address",
+      "add",
+      `${net.gateway}/${net.prefix}`,
+      "dev",
+      "br0",
+      ...(family === 6 ? ["nodad"] : [])
+    ])
     for (let i = 0; i < options.pods; i++) await addPod()
   } catch (error) {
     await destroy()

@@ -9,8 +9,12 @@ export const run = async (file: string, args: ReadonlyArray<string>, options: { 
 }
 
 /** Runs inside a network namespace. */
-export const inNetns = (netns: string, file: string, args: ReadonlyArray<string>, options: { input?: string; allowFailure?: boolean } = {}) =>
-  run("ip", ["netns", "exec", netns, file, ...args], options)
+export const inNetns = (
+  netns: string,
+  file: string,
+  args: ReadonlyArray<string>,
+  options: { input?: string; allowFailure?: boolean } = {}
+) => run("ip", ["netns", "exec", netns, file, ...args], options)
 
 export const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 

@@ -1,0 +1,106 @@
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { makePodNetwork, type PodNetwork, run } from "@kubelan/testkit"
+import { execa } from "execa"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Lan, startLan } from "./lan.ts"
+
+let net: PodNetwork
+let lan: Lan
+beforeAll(async () => {
+  net = await makePodNetwork({ purpose: "http", pods: 2 })
+  lan = await startLan(net)
+})
+afterAll(async () => {
+  await lan?.stopAll()
+  await net?.destroy()
+})
+
+describe("HTTP endpoints", () => {
+  it("/metrics is valid Prometheus text (promtool check metrics) with the agent's figures", async () => {
+    const metrics = await lan.agents[0]!.http("/metrics")
+    expect(metrics.status).toBe(200)
+    const check = await execa("promtool", ["check", "metrics"], { input: metrics.body, reject: false })
+    expect(check.exitCode, `${check.stdout}${check.stderr}`).toBe(0)
+    expect(metrics.body).toContain("kubelan_peers_programmed 1")
+    expect(metrics.body).toContain('kubelan_service_peers{service="default/lan"} 1')
+    expect(metrics.body).toContain("kubelan_ready 1")
+  })
+
+  it("/health answers 204 once started, /healthz and /readyz 200 when ready", async () => {
+    const agent = lan.agents[0]!
+    expect((await agent.http("/health")).status).toBe(204)
+    expect(await agent.http("/healthz")).toEqual({ status: 200, body: "ok\n" })
+    expect(await agent.http("/readyz")).toEqual({ status: 200, body: "ready\n" })
+  })
+
+  it("/config shows the effective config in the file's own keys", async () => {
+    const config = JSON.parse((await lan.agents[0]!.http("/config")).body)
+    expect(config.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1 })
+    expect(config.services).toEqual(["default/lan"])
+    expect(config.discovery.static["default/lan"]).toEqual(net.pods.map((pod) => pod.ip))
+  })
+
+  it("/peers shows desired, programmed and per-service peers", async () => {
+    const peers = JSON.parse((await lan.agents[1]!.http("/peers")).body)
+    expect(peers.desired).toEqual([{ address: net.pods[0]!.ip, services: ["default/lan"] }])
+    expect(peers.programmed).toEqual([net.pods[0]!.ip])
+    expect(peers.services["default/lan"]).toEqual({ synced: true, endpoints: 2, peers: [net.pods[0]!.ip] })
+  })
+
+  it("logs are JSON lines when stdout is not a terminal", () => {
+    const lines = lan.agents[0]!.output()
+      .split("\n")
+      .filter((line) => line !== "")
+    const records = lines.map((line) => JSON.parse(line) as { level: string; msg: string })
+    expect(records.some((record) => record.level === "info" && record.msg === "created interface kubelan")).toBe(true)
+  })
+})
+
+describe("command line", () => {
+  const kubelan = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    execa(process.execPath, [join(import.meta.dirname, "../dist/kubelan.mjs"), ...args], { reject: false, env, cwd: tmpdir() })
+
+  it("--help and --version", async () => {
+    const help = await kubelan(["--help"])
+    expect(help.exitCode).toBe(0)
+    expect(help.stdout).toContain("kubelan config validate [FILE]")
+    expect((await kubelan(["--version"])).stdout).toMatch(/^kubelan \d+\.\d+\.\d+$/)
+  })
+
+  it("config print says where each value came from", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubelan-cli-"))
+    writeFileSync(join(dir, "kubelan.yaml"), "vxlan:\n  vni: 77\n")
+    const printed = await kubelan(["config", "print", "--config", join(dir, "kubelan.yaml"), "-l", "debug"], { KL_VXLAN_PORT: "4800" })
+    expect(printed.exitCode).toBe(0)
+    expect(printed.stdout).toMatch(/vxlan\.vni: 77\s+# file .*kubelan\.yaml/)
+    expect(printed.stdout).toMatch(/vxlan\.port: 4800\s+# env KL_VXLAN_PORT/)
+    expect(printed.stdout).toMatch(/log_level: "debug"\s+# flag -l/)
+    expect(printed.stdout).toMatch(/vxlan\.interface: "kubelan"\s+# default/)
+  })
+
+  it("config validate checks a file without touching the kernel", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubelan-cli-"))
+    writeFileSync(join(dir, "good.yaml"), "services: [a/b]\n")
+    writeFileSync(join(dir, "bad.yaml"), "services: [a/b]\nvxlan: {vni: -4}\n")
+    const good = await kubelan(["config", "validate", join(dir, "good.yaml")])
+    expect(good.exitCode).toBe(0)
+    const bad = await kubelan(["config", "validate", join(dir, "bad.yaml")])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain(`kubelan: vxlan.vni (file ${join(dir, "bad.yaml")}): -4 is outside 1..16777215`)
+  })
+
+  it("an unknown flag exits 2 and points at --help", async () => {
+    const result = await kubelan(["--colour"])
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr).toBe("kubelan: unknown flag --colour\nkubelan: see kubelan --help")
+  })
+
+  it("the bundle runs with plain node and iproute2 alone (no node_modules beside it)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubelan-bundle-"))
+    await run("cp", [join(import.meta.dirname, "../dist/kubelan.mjs"), dir])
+    const result = await execa(process.execPath, [join(dir, "kubelan.mjs"), "--version"], { reject: false, cwd: dir })
+    expect(result.exitCode).toBe(0)
+  })
+})
