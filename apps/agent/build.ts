@@ -11,7 +11,7 @@ await build({
   platform: "node",
   target: "node24",
   format: "esm",
-  minify: false,
+  minify: true,
   sourcemap: false,
   legalComments: "none",
   define: { __KUBELAN_VERSION__: JSON.stringify(version) },

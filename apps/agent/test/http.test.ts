@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { makePodNetwork, type PodNetwork, run } from "@kubelan/testkit"
@@ -102,5 +102,14 @@ describe("command line", () => {
     await run("cp", [join(import.meta.dirname, "../dist/kubelan.mjs"), dir])
     const result = await execa(process.execPath, [join(dir, "kubelan.mjs"), "--version"], { reject: false, cwd: dir })
     expect(result.exitCode).toBe(0)
+  })
+})
+
+describe("deploy/Dockerfile", () => {
+  it("runs the bundle with the same node options the tests and benchmarks use", async () => {
+    const { agentNodeFlags } = await import("@kubelan/testkit")
+    const dockerfile = readFileSync(join(import.meta.dirname, "../../../deploy/Dockerfile"), "utf8")
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1]
+    expect(JSON.parse(entrypoint ?? "[]")).toEqual(["node", ...agentNodeFlags, "/app/kubelan.mjs"])
   })
 })

@@ -115,11 +115,14 @@ const make = (options: Iproute2Options = {}) => {
           const child = execa(tool, argv, { reject: false, buffer: false })
           const mentions = new RegExp(`(^|\\s)(dev )?${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(:|\\s|$)`)
           let pending = ""
+          // A change is only a cue to look again: one per read chunk is enough, however many
+          // lines it holds (programming 5000 peers makes 5000 lines).
           child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
             pending += chunk
             const lines = pending.split("\n")
             pending = lines.pop() ?? ""
-            for (const line of lines) if (mentions.test(line)) Queue.offerUnsafe(queue, { kind, detail: line.trim() })
+            const first = lines.find((line) => mentions.test(line))
+            if (first !== undefined) Queue.offerUnsafe(queue, { kind, detail: first.trim() })
           })
           child.then((result) => {
             const error = new NetlinkCommandError({

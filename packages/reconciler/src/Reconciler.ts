@@ -40,6 +40,9 @@ export class Reconciler extends Context.Service<
   }
 >()("@kubelan/reconciler/Reconciler") {}
 
+/** How many addresses a log line lists before it only counts. */
+const logSample = 20
+
 const specFor = (config: KubelanConfig, underlay: Underlay): VxlanSpec => ({
   name: config.vxlan.interface,
   vni: config.vxlan.vni,
@@ -115,7 +118,14 @@ const make = Effect.gen(function* () {
     const safe = synced ? diff : { add: diff.add, remove: [] }
     yield* netlink.applyFdb(spec.name, safe)
     if (safe.add.length > 0 || safe.remove.length > 0)
-      yield* Effect.logInfo("programmed FDB", { interface: spec.name, added: safe.add, removed: safe.remove })
+      yield* Effect.logInfo("programmed FDB", {
+        interface: spec.name,
+        added: safe.add.length,
+        removed: safe.remove.length,
+        // A sample keeps the line readable when thousands of peers change at once.
+        addedSample: safe.add.slice(0, logSample),
+        removedSample: safe.remove.slice(0, logSample)
+      })
     const removed = new Set(safe.remove)
     const programmed = [...actual.filter((address) => !removed.has(address)), ...safe.add].sort()
 

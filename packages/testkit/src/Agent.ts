@@ -30,11 +30,20 @@ export interface StartAgentOptions {
   readonly httpPort?: number
 }
 
-export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>) => [
+/**
+ * The V8 options the image runs the agent with (deploy/Dockerfile's ENTRYPOINT; a test keeps the
+ * two equal): a small young generation and size-optimised code keep an idle agent holding 5000
+ * peers near 100 MB RSS instead of ~130 MB.
+ */
+export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size"]
+
+/** `ip netns exec NS node FLAGS kubelan.mjs ARGS`: the agent as a pod's container would run it. */
+export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = agentNodeFlags) => [
   "netns",
   "exec",
   netns,
   process.execPath,
+  ...nodeFlags,
   agentBundle,
   ...args
 ]

@@ -1,0 +1,13 @@
+// `pnpm bench`: every benchmark, printed as figures and ratios to limits measured in the same run.
+// Needs root (network namespaces) and the agent bundle (`pnpm build`, which `pnpm bench` runs first).
+import { removeNamespacesWithPrefix, testPrefix } from "@kubelan/testkit"
+import { benchAgentFootprint, printAgentFootprint } from "./agentFootprint.ts"
+import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
+
+const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
+try {
+  printFdbApply(await benchFdbApply([1000, 5000], repeats))
+  printAgentFootprint(await benchAgentFootprint(Math.max(3, Math.ceil(repeats / 2))))
+} finally {
+  await removeNamespacesWithPrefix(`${testPrefix}bench-`)
+}
