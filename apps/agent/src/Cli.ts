@@ -47,6 +47,8 @@ export const parseCommandLine = (args: ReadonlyArray<string>, env: Readonly<Reco
       return next
     }
     try {
+      // `--` only separates options from operands (and `pnpm kubelan -- ARGS` passes one).
+      if (arg === "--") continue
       if (name === "-h" || name === "--help") return { kind: "help" }
       if (name === "-v" || name === "--version") return { kind: "version" }
       if (name === "--config") configPath = value()

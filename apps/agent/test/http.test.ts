@@ -97,6 +97,10 @@ describe("command line", () => {
     expect(result.stderr).toBe("kubelan: unknown flag --colour\nkubelan: see kubelan --help")
   })
 
+  it("accepts -- before the arguments, as `pnpm kubelan -- ARGS` passes them", async () => {
+    expect((await kubelan(["--", "--version"])).stdout).toMatch(/^kubelan \d+\.\d+\.\d+$/)
+  })
+
   it("the bundle runs with plain node and iproute2 alone (no node_modules beside it)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kubelan-bundle-"))
     await run("cp", [join(import.meta.dirname, "../dist/kubelan.mjs"), dir])

@@ -120,3 +120,15 @@ describe("loadConfig", () => {
     expect(config.resyncIntervalMillis).toBe(500)
   })
 })
+
+describe("documentation", () => {
+  it("the README's reference table lists every key with its env name and default", async () => {
+    const { readFileSync } = await import("node:fs")
+    const { configKeys, keyNames } = await import("../src/index.ts")
+    const readme = readFileSync(join(import.meta.dirname, "../../../README.md"), "utf8")
+    for (const name of keyNames) {
+      const spec = configKeys[name]
+      expect(readme).toContain(`| \`${spec.path}\` | \`${spec.env}\` | \`${JSON.stringify(spec.defaultValue)}\` |`)
+    }
+  })
+})
