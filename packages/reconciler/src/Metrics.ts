@@ -73,20 +73,20 @@ export const layer: Layer.Layer<Metrics> = Layer.sync(Metrics, makeRegistry)
 
 /** Every metric kubelan exposes, with its help text: one place to read the whole set. */
 export const metricNames = {
-  up: ["kubelan_up", "1 once the VXLAN interface is up"],
-  ready: ["kubelan_ready", "1 once the first full membership sync is programmed"],
-  peersDesired: ["kubelan_peers_desired", "peers the membership asks for"],
-  peersProgrammed: ["kubelan_peers_programmed", "zero-MAC FDB entries on the interface after the last reconcile"],
-  servicePeers: ["kubelan_service_peers", "peers each configured service contributes"],
-  reconciles: ["kubelan_reconciles_total", "reconcile passes, by trigger and result"],
-  reconcileSeconds: ["kubelan_reconcile_duration_seconds", "duration of the last reconcile pass"],
-  fdbAdded: ["kubelan_fdb_entries_added_total", "FDB entries added"],
-  fdbRemoved: ["kubelan_fdb_entries_removed_total", "FDB entries removed"],
-  interfaceEnsures: ["kubelan_interface_ensures_total", "times the interface was created, adopted or recreated"],
-  hookRuns: ["kubelan_hook_runs_total", "hook runs, by hook and result (ok, failed, timeout)"],
-  skippedEndpoints: ["kubelan_skipped_endpoints_total", "endpoints skipped as invalid, by service and reason"],
-  configReloads: ["kubelan_config_reloads_total", "config reloads applied"]
-} as const satisfies Record<string, readonly [string, string]>
+  up: ["kubelan_up", "gauge", "1 once the VXLAN interface is up"],
+  ready: ["kubelan_ready", "gauge", "1 once the first full membership sync is programmed"],
+  peersDesired: ["kubelan_peers_desired", "gauge", "peers the membership asks for"],
+  peersProgrammed: ["kubelan_peers_programmed", "gauge", "zero-MAC FDB entries on the interface after the last reconcile"],
+  servicePeers: ["kubelan_service_peers", "gauge", "peers each configured service contributes"],
+  reconciles: ["kubelan_reconciles_total", "counter", "reconcile passes, by trigger and result"],
+  reconcileSeconds: ["kubelan_reconcile_duration_seconds", "gauge", "duration of the last reconcile pass"],
+  fdbAdded: ["kubelan_fdb_entries_added_total", "counter", "FDB entries added"],
+  fdbRemoved: ["kubelan_fdb_entries_removed_total", "counter", "FDB entries removed"],
+  interfaceEnsures: ["kubelan_interface_ensures_total", "counter", "times the interface was created, adopted or recreated"],
+  hookRuns: ["kubelan_hook_runs_total", "counter", "hook runs, by hook and result (ok, failed, timeout)"],
+  skippedEndpoints: ["kubelan_skipped_endpoints_total", "counter", "endpoints skipped as invalid, by service and reason"],
+  configReloads: ["kubelan_config_reloads_total", "counter", "config reloads applied"]
+} as const satisfies Record<string, readonly [string, "counter" | "gauge", string]>
 
 export type MetricName = keyof typeof metricNames
 
@@ -94,11 +94,11 @@ export type MetricName = keyof typeof metricNames
 export const count = (name: MetricName, labels: Labels = {}, by = 1) =>
   Effect.gen(function* () {
     const registry = yield* Metrics
-    registry.inc(metricNames[name][0], metricNames[name][1], labels, by)
+    registry.inc(metricNames[name][0], metricNames[name][2], labels, by)
   })
 
 export const gauge = (name: MetricName, value: number, labels: Labels = {}) =>
   Effect.gen(function* () {
     const registry = yield* Metrics
-    registry.set(metricNames[name][0], metricNames[name][1], value, labels)
+    registry.set(metricNames[name][0], metricNames[name][2], value, labels)
   })

@@ -35,7 +35,7 @@ interface LoopState {
 export class Reconciler extends Context.Service<
   Reconciler,
   {
-    /** Ask for a pass now (tests and the HTTP layer use it; the loop triggers itself otherwise). */
+    /** Ask for a pass now. The loop cues itself on every event; this is for callers outside it. */
     readonly trigger: (reason: Trigger) => Effect.Effect<void>
   }
 >()("@kubelan/reconciler/Reconciler") {}
@@ -61,7 +61,7 @@ const make = Effect.gen(function* () {
   const hooks = yield* Hooks
   const status = yield* Status
   const metrics = yield* Metrics
-  for (const [name, help] of Object.values(metricNames)) metrics.declare(name, name.endsWith("_total") ? "counter" : "gauge", help)
+  for (const [name, type, help] of Object.values(metricNames)) metrics.declare(name, type, help)
 
   const triggers = yield* Queue.unbounded<Trigger>()
   const latestSnapshot = yield* Ref.make<MembershipSnapshot | undefined>(undefined)
@@ -160,7 +160,7 @@ const make = Effect.gen(function* () {
     yield* gauge("peersProgrammed", programmed.length)
     metrics.replaceGauge(
       metricNames.servicePeers[0],
-      metricNames.servicePeers[1],
+      metricNames.servicePeers[2],
       [...desired.byService].map(([service, peers]) => ({ labels: { service }, value: peers.size }))
     )
     return { added: safe.add.length, removed: safe.remove.length }
@@ -187,6 +187,8 @@ const make = Effect.gen(function* () {
       ),
       Effect.catchCause((cause) =>
         Effect.gen(function* () {
+          // Shutdown interrupts a pass in flight: that is not a failure to report or retry.
+          if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
           const error = Cause.pretty(cause)
           state.checkLink = true
           yield* Effect.logError(`reconcile failed, retrying in 1s: ${error}`, { trigger: reason })
