@@ -129,7 +129,12 @@ describe("documentation", () => {
     const rows = readme
       .split("\n")
       .filter((line) => line.startsWith("|"))
-      .map((line) => line.split("|").slice(1, 4).map((cell) => cell.trim()))
+      .map((line) =>
+        line
+          .split("|")
+          .slice(1, 4)
+          .map((cell) => cell.trim())
+      )
     for (const name of keyNames) {
       const spec = configKeys[name]
       expect(rows).toContainEqual([`\`${spec.path}\``, `\`${spec.env}\``, `\`${JSON.stringify(spec.defaultValue)}\``])
