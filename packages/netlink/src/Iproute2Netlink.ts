@@ -12,6 +12,20 @@ export interface Iproute2Options {
   readonly netns?: string | undefined
 }
 
+/** `bridge -batch -force` reports each failed line as its error message, then `Command failed -:N`. */
+export const batchFailures = (stderr: string): ReadonlyArray<{ readonly line: number; readonly message: string }> => {
+  const failures: Array<{ line: number; message: string }> = []
+  let message: Array<string> = []
+  for (const text of stderr.split("\n")) {
+    const failed = /^Command failed -:(\d+)$/.exec(text.trim())
+    if (failed) {
+      failures.push({ line: Number(failed[1]), message: message.join(" ").trim() })
+      message = []
+    } else if (text.trim() !== "") message.push(text.trim())
+  }
+  return failures
+}
+
 const make = (options: Iproute2Options = {}) => {
   const namespaceArgs = options.netns === undefined ? [] : ["-n", options.netns]
 
@@ -73,14 +87,28 @@ const make = (options: Iproute2Options = {}) => {
       Effect.flatMap((text) => decode("bridge fdb show", () => parseFloodDestinations(text)))
     )
 
-  /** One `bridge -batch` run for the whole diff: ~100x faster than a process per entry. */
+  /**
+   * One `bridge -batch` run for the whole diff: ~100x faster than a process per entry. `-force`
+   * applies every line even when one fails; deleting an entry that is already gone is the
+   * outcome wanted, so only other failures are errors.
+   */
   const applyFdb = (name: string, diff: FdbDiff) => {
     if (diff.add.length === 0 && diff.remove.length === 0) return Effect.void
     const lines = [
-      ...diff.remove.map((dst) => `fdb del ${zeroMac} dev ${name} dst ${dst}\n`),
-      ...diff.add.map((dst) => `fdb append ${zeroMac} dev ${name} dst ${dst}\n`)
+      ...diff.remove.map((dst) => `fdb del ${zeroMac} dev ${name} dst ${dst}`),
+      ...diff.add.map((dst) => `fdb append ${zeroMac} dev ${name} dst ${dst}`)
     ]
-    return run("bridge", ["-force", "-batch", "-"], lines.join("")).pipe(Effect.asVoid)
+    return run("bridge", ["-force", "-batch", "-"], `${lines.join("\n")}\n`).pipe(
+      Effect.asVoid,
+      Effect.catchTag("NetlinkCommandError", (error) => {
+        const failures = batchFailures(error.stderr).filter(
+          (failure) => !(lines[failure.line - 1]?.startsWith("fdb del ") && /No such file or directory/.test(failure.message))
+        )
+        if (failures.length === 0 && error.exitCode === 1) return Effect.void
+        const stderr = failures.map((failure) => `line ${failure.line} (${lines[failure.line - 1]}): ${failure.message}`).join("\n")
+        return Effect.fail(new NetlinkCommandError({ ...error, stderr: stderr || error.stderr }))
+      })
+    )
   }
 
   const detectUnderlay = (ip: string) =>

@@ -1,0 +1,102 @@
+import { it } from "@effect/vitest"
+import { makePodNetwork, type PodNetwork } from "@kubelan/testkit"
+import { Effect, type Layer, Option } from "effect"
+import { afterAll, beforeAll, describe, expect } from "vitest"
+import { Iproute2Netlink, MemoryNetlink, Netlink, type VxlanSpec } from "../src/index.ts"
+
+/**
+ * The Netlink contract, held by the kernel layer and the in-memory layer alike, so unit tests
+ * over the memory layer mean what they say.
+ */
+let net: PodNetwork
+beforeAll(async () => {
+  net = await makePodNetwork({ purpose: "contract", pods: 1 })
+})
+afterAll(async () => {
+  await net?.destroy()
+})
+
+const layers: ReadonlyArray<[string, () => Layer.Layer<Netlink>, () => string]> = [
+  ["iproute2 (kernel)", () => Iproute2Netlink.layer({ netns: net.pods[0]?.netns }), () => net.pods[0]?.ip ?? ""],
+  [
+    "in memory",
+    () =>
+      MemoryNetlink.layerMemory({
+        interfaces: [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.99.0.10", family: 4, global: true }] }]
+      }),
+    () => "10.99.0.10"
+  ]
+]
+
+for (const [name, layer, local] of layers) {
+  describe(`Netlink contract: ${name}`, () => {
+    const spec = (): VxlanSpec => ({ name: "kl0", vni: 4242, port: 4789, local: local(), mtu: 1450 })
+    const run = <A, E>(effect: Effect.Effect<A, E, Netlink>) => effect.pipe(Effect.provide(layer()))
+
+    it.live("creates, adopts with its FDB, recreates on a VNI change, deletes", () =>
+      run(
+        Effect.gen(function* () {
+          const netlink = yield* Netlink
+          const created = yield* netlink.ensureVxlan(spec())
+          expect(created.action).toBe("created")
+          const link = Option.getOrThrow(yield* netlink.readLink("kl0"))
+          expect({ ifindex: link.ifindex, vni: link.vni, port: link.port, local: link.local, mtu: link.mtu, up: link.up }).toEqual({
+            ifindex: created.ifindex,
+            vni: 4242,
+            port: 4789,
+            local: local(),
+            mtu: 1450,
+            up: true
+          })
+
+          yield* netlink.applyFdb("kl0", { add: ["10.99.0.11", "10.99.0.12"], remove: [] })
+          expect(yield* netlink.ensureVxlan(spec())).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [] })
+          expect([...(yield* netlink.readFdb("kl0"))].sort()).toEqual(["10.99.0.11", "10.99.0.12"])
+          yield* netlink.ensureVxlan({ ...spec(), mtu: 1400 })
+          expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mtu).toBe(1400)
+          expect([...(yield* netlink.readFdb("kl0"))].sort()).toEqual(["10.99.0.11", "10.99.0.12"])
+
+          const recreated = yield* netlink.ensureVxlan({ ...spec(), vni: 4343 })
+          expect(recreated.action).toBe("recreated")
+          expect(recreated.reasons).toEqual(["vni: 4242 vs 4343"])
+          expect(recreated.ifindex).not.toBe(created.ifindex)
+          expect(yield* netlink.readFdb("kl0")).toEqual([])
+
+          yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: ["10.99.0.50"] })
+          expect(yield* netlink.readFdb("kl0")).toEqual(["10.99.0.11"])
+          yield* netlink.deleteLink("kl0")
+          expect(Option.isNone(yield* netlink.readLink("kl0"))).toBe(true)
+          yield* netlink.deleteLink("kl0")
+          expect((yield* Effect.flip(netlink.readFdb("kl0")))._tag).toBe("NetlinkCommandError")
+        })
+      )
+    )
+
+    it.live("finds the underlay holding the given address, and says what to set when none does", () =>
+      run(
+        Effect.gen(function* () {
+          const netlink = yield* Netlink
+          expect(yield* netlink.detectUnderlay(local())).toEqual({ address: local(), family: 4, device: "eth0", mtu: 1500 })
+          const missing = yield* Effect.flip(netlink.detectUnderlay("10.99.0.200"))
+          expect(missing.message).toContain("ip 10.99.0.200 is not assigned to any interface here")
+        })
+      )
+    )
+  })
+}
+
+describe("bridge -batch failures", () => {
+  it.live("ignores deleting an entry that is already gone, and names the line of any other failure", () =>
+    Effect.gen(function* () {
+      const netlink = yield* Netlink
+      yield* netlink.ensureVxlan({ name: "kl1", vni: 5, port: 4789, local: net.pods[0]?.ip ?? "", mtu: 1450 })
+      yield* netlink.applyFdb("kl1", { add: ["10.99.0.11"], remove: ["10.99.0.77"] })
+      expect(yield* netlink.readFdb("kl1")).toEqual(["10.99.0.11"])
+      const error = yield* Effect.flip(netlink.applyFdb("kl1", { add: ["fd00::1"], remove: [] }))
+      expect(error.message).toContain(
+        "line 1 (fdb append 00:00:00:00:00:00 dev kl1 dst fd00::1): RTNETLINK answers: Address family not supported by protocol"
+      )
+      yield* netlink.deleteLink("kl1")
+    }).pipe(Effect.provide(Iproute2Netlink.layer({ netns: net.pods[0]?.netns })))
+  )
+})
