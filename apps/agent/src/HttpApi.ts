@@ -1,7 +1,7 @@
 import { ConfigSource, toConfigDocument } from "@kubelan/config"
 import { Metrics, Status } from "@kubelan/reconciler"
-import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Effect } from "effect"
+import { json, type Routes, text } from "./HttpServer.ts"
 
 /** The usual process figures, read at scrape time. */
 const recordProcessMetrics = (registry: Metrics.Registry) => {
@@ -13,54 +13,31 @@ const recordProcessMetrics = (registry: Metrics.Registry) => {
   registry.set(
     "process_start_time_seconds",
     "when the agent started, in seconds since the epoch",
-    Math.round((Date.now() - process.uptime() * 1000) / 1000)
+    Math.round(Date.now() / 1000 - process.uptime())
   )
 }
 
+const currentStatus = Effect.gen(function* () {
+  return yield* (yield* Status.Status).get
+})
+
 /** The agent's HTTP endpoints: the original's /health and /config, plus probes, peers and metrics. */
-export const routes = Layer.mergeAll(
-  HttpRouter.add(
-    "GET",
-    "/health",
-    Effect.gen(function* () {
-      const status = yield* (yield* Status.Status).get
-      return HttpServerResponse.empty({ status: status.started ? 204 : 500 })
-    })
-  ),
-  HttpRouter.add("GET", "/healthz", HttpServerResponse.text("ok\n")),
-  HttpRouter.add(
-    "GET",
-    "/readyz",
-    Effect.gen(function* () {
-      const status = yield* (yield* Status.Status).get
-      if (status.ready) return HttpServerResponse.text("ready\n")
-      const why = !status.started ? "the interface is not up yet" : "the first membership sync is not programmed yet"
-      return HttpServerResponse.text(`not ready: ${why}\n`, { status: 503 })
-    })
-  ),
-  HttpRouter.add(
-    "GET",
-    "/config",
-    Effect.gen(function* () {
-      const { config } = yield* (yield* ConfigSource.ConfigSource).current
-      return HttpServerResponse.jsonUnsafe(toConfigDocument(config))
-    })
-  ),
-  HttpRouter.add(
-    "GET",
-    "/peers",
-    Effect.gen(function* () {
-      const status = yield* (yield* Status.Status).get
-      return HttpServerResponse.jsonUnsafe(Status.peersDocument(status))
-    })
-  ),
-  HttpRouter.add(
-    "GET",
-    "/metrics",
-    Effect.gen(function* () {
-      const registry = yield* Metrics.Metrics
-      recordProcessMetrics(registry)
-      return HttpServerResponse.text(registry.render(), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
-    })
-  )
-)
+export const routes: Routes<Status.Status | ConfigSource.ConfigSource | Metrics.Metrics> = {
+  "/health": Effect.map(currentStatus, (status) => ({ status: status.started ? 204 : 500 })),
+  "/healthz": Effect.succeed(text("ok\n")),
+  "/readyz": Effect.map(currentStatus, (status) => {
+    if (status.ready) return text("ready\n")
+    const why = !status.started ? "the interface is not up yet" : "the first membership sync is not programmed yet"
+    return text(`not ready: ${why}\n`, 503)
+  }),
+  "/config": Effect.gen(function* () {
+    const { config } = yield* (yield* ConfigSource.ConfigSource).current
+    return json(toConfigDocument(config))
+  }),
+  "/peers": Effect.map(currentStatus, (status) => json(Status.peersDocument(status))),
+  "/metrics": Effect.gen(function* () {
+    const registry = yield* Metrics.Metrics
+    recordProcessMetrics(registry)
+    return { status: 200, body: registry.render(), contentType: "text/plain; version=0.0.4; charset=utf-8" }
+  })
+}

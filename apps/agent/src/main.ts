@@ -1,4 +1,3 @@
-import { NodeRuntime } from "@effect/platform-node"
 import {
   ConfigError,
   configKeys,
@@ -9,7 +8,7 @@ import {
   loadConfigSync,
   toConfigDocument
 } from "@kubelan/config"
-import { Cause, Effect, Exit, Layer, Runtime } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import { agentLayer } from "./Agent.ts"
 import { parseCommandLine, usage } from "./Cli.ts"
 import * as Logging from "./Logging.ts"
@@ -50,6 +49,28 @@ const printConfig = (loaded: LoadedConfig, json: boolean) => {
   for (const row of rows) process.stdout.write(`${`${row.key}: ${JSON.stringify(row.value)}`.padEnd(width)}   # ${row.source}\n`)
 }
 
+/**
+ * Runs the agent until SIGINT/SIGTERM, which interrupt it so its finalizers delete the
+ * interface; that is a clean stop (exit 0). A failure is logged and exits 1.
+ */
+const runAgent = (main: Effect.Effect<never, unknown>) => {
+  const fiber = Effect.runFork(main)
+  let stopping = false
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  // `on`, not `once`: execa's signal-exit re-raises a signal when it is the only listener left.
+  process.on("SIGINT", stop)
+  process.on("SIGTERM", stop)
+  fiber.addObserver((exit) => {
+    if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) process.exit(0)
+    process.stderr.write(`kubelan: ${Cause.pretty(exit.cause)}\n`)
+    process.exit(1)
+  })
+}
+
 const command = parseCommandLine(process.argv.slice(2), process.env)
 switch (command.kind) {
   case "help":
@@ -81,11 +102,7 @@ switch (command.kind) {
       Effect.provide(Logging.layer(!process.stdout.isTTY)),
       Effect.annotateLogs({ version })
     )
-    // SIGINT/SIGTERM interrupt the agent; once its finalizers removed the interface, that is a clean stop.
-    NodeRuntime.runMain(main, {
-      teardown: (exit, onExit) =>
-        Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
-    })
+    runAgent(main)
     break
   }
 }
