@@ -32,10 +32,11 @@ export interface StartAgentOptions {
 
 /**
  * The V8 options the image runs the agent with (deploy/Dockerfile's ENTRYPOINT; a test keeps the
- * two equal): a small young generation and size-optimised code keep an idle agent holding 5000
- * peers near 100 MB RSS instead of ~130 MB.
+ * two equal). The agent's work is in the kernel and in child processes, so it trades the JIT and a
+ * large young generation for memory: an idle agent holding 5000 peers stays near 95 MB RSS
+ * instead of ~125 MB. `pnpm bench` measures both.
  */
-export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size"]
+export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]
 
 /** `ip netns exec NS node FLAGS kubelan.mjs ARGS`: the agent as a pod's container would run it. */
 export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = agentNodeFlags) => [
