@@ -1,0 +1,23 @@
+/**
+ * Fault injection, through the library and `POST /_fake/faults`: tests make the API misbehave
+ * the ways real ones do.
+ */
+export interface FaultState {
+  /** Fail this many next requests with this status (500, 429 ...). */
+  failNext: { count: number; code: number }
+  /** Added before every response. */
+  latencyMillis: number
+  /** New connections are held this long before being served. */
+  hangUntil: number
+}
+
+export const noFaults = (): FaultState => ({ failNext: { count: 0, code: 500 }, latencyMillis: 0, hangUntil: 0 })
+
+export interface FaultRequest {
+  readonly dropWatches?: boolean
+  readonly failNext?: { readonly count: number; readonly code?: number }
+  readonly latencyMillis?: number
+  readonly compact?: boolean
+  readonly hangMillis?: number
+  readonly reset?: boolean
+}

@@ -1,0 +1,101 @@
+/** The kinds kube-fake serves, described once for routing, discovery documents and tables. */
+export interface ResourceType {
+  readonly group: string
+  readonly version: string
+  /** Plural, as in the URL. */
+  readonly resource: string
+  readonly singular: string
+  readonly kind: string
+  readonly namespaced: boolean
+  readonly shortNames: ReadonlyArray<string>
+  /** Subresources served (`status`). */
+  readonly subresources: ReadonlyArray<string>
+  /** `all` puts a kind in `kubectl get all`. */
+  readonly categories: ReadonlyArray<string>
+  /** Extra `kubectl get` columns: header and a JSON path into the object. */
+  readonly columns: ReadonlyArray<{ readonly name: string; readonly path: ReadonlyArray<string> }>
+}
+
+const resource = (
+  group: string,
+  version: string,
+  resource: string,
+  kind: string,
+  namespaced: boolean,
+  options: { shortNames?: Array<string>; subresources?: Array<string>; columns?: ResourceType["columns"]; categories?: Array<string> } = {}
+): ResourceType => ({
+  group,
+  version,
+  resource,
+  singular: kind.toLowerCase(),
+  kind,
+  namespaced,
+  shortNames: options.shortNames ?? [],
+  subresources: options.subresources ?? [],
+  categories: options.categories ?? [],
+  columns: options.columns ?? []
+})
+
+export const resourceTypes: ReadonlyArray<ResourceType> = [
+  resource("", "v1", "namespaces", "Namespace", false, {
+    shortNames: ["ns"],
+    subresources: ["status"],
+    columns: [{ name: "Status", path: ["status", "phase"] }]
+  }),
+  resource("", "v1", "services", "Service", true, {
+    shortNames: ["svc"],
+    categories: ["all"],
+    subresources: ["status"],
+    columns: [
+      { name: "Type", path: ["spec", "type"] },
+      { name: "Cluster-IP", path: ["spec", "clusterIP"] }
+    ]
+  }),
+  resource("", "v1", "pods", "Pod", true, {
+    shortNames: ["po"],
+    categories: ["all"],
+    subresources: ["status"],
+    columns: [
+      { name: "Status", path: ["status", "phase"] },
+      { name: "IP", path: ["status", "podIP"] }
+    ]
+  }),
+  resource("", "v1", "configmaps", "ConfigMap", true, { shortNames: ["cm"] }),
+  resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"] }),
+  resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {
+    columns: [{ name: "AddressType", path: ["addressType"] }]
+  }),
+  resource("apps", "v1", "statefulsets", "StatefulSet", true, {
+    shortNames: ["sts"],
+    categories: ["all"],
+    subresources: ["status", "scale"],
+    columns: [
+      { name: "Replicas", path: ["spec", "replicas"] },
+      { name: "Ready", path: ["status", "readyReplicas"] }
+    ]
+  }),
+  resource("apps", "v1", "deployments", "Deployment", true, {
+    shortNames: ["deploy"],
+    categories: ["all"],
+    subresources: ["status", "scale"],
+    columns: [
+      { name: "Replicas", path: ["spec", "replicas"] },
+      { name: "Ready", path: ["status", "readyReplicas"] }
+    ]
+  }),
+  resource("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+  resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
+  resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
+  resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+  resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, { shortNames: ["netpol"] })
+]
+
+export const groupVersion = (type: ResourceType) => (type.group === "" ? type.version : `${type.group}/${type.version}`)
+
+export const findResource = (group: string, version: string, name: string) =>
+  resourceTypes.find((type) => type.group === group && type.version === version && type.resource === name)
+
+export const findKind = (apiVersion: string, kind: string) =>
+  resourceTypes.find((type) => groupVersion(type) === apiVersion && type.kind === kind)
+
+export const verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]

@@ -1,0 +1,416 @@
+import { existsSync, unlinkSync } from "node:fs"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { ApiError } from "./ApiError.ts"
+import { coreVersions, groupList, resourceList, versionInfo } from "./DiscoveryDocuments.ts"
+import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
+import { isRecord, type KubeObject } from "./KubeObject.ts"
+import { jsonMergePatch, jsonPatch, PatchError, strategicMergePatch } from "./Patch.ts"
+import { clientOf, RequestLog } from "./RequestLog.ts"
+import type { ResourceType } from "./Resources.ts"
+import { type ApiPath, knownGroupVersion, parseApiPath } from "./Router.ts"
+import { parseFieldSelector, parseLabelSelector, SelectorError } from "./Selectors.ts"
+import { type Filter, Store, type WatchEvent } from "./Store.ts"
+import { toTable, wantsTable } from "./Table.ts"
+
+export interface KubeFakeOptions {
+  /** `HOST:PORT` for TCP (port 0 = any free port). Default 127.0.0.1:0. */
+  readonly listen?: string
+  /** Also serve on this Unix socket path. */
+  readonly socket?: string
+  /** Changes kept for watch resumption (older resourceVersions get 410). */
+  readonly history?: number
+  /** Period of BOOKMARK events on watches that allow them. */
+  readonly bookmarkMillis?: number
+}
+
+export interface KubeFake {
+  readonly url: string
+  readonly socket: string | undefined
+  readonly store: Store
+  readonly requestLog: RequestLog
+  /** Applies faults as `POST /_fake/faults` does. */
+  fault(request: FaultRequest): void
+  close(): Promise<void>
+}
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+const readBody = (request: IncomingMessage) =>
+  new Promise<string>((resolve, reject) => {
+    let body = ""
+    request.setEncoding("utf8")
+    request.on("data", (chunk: string) => {
+      body += chunk
+    })
+    request.on("end", () => resolve(body))
+    request.on("error", reject)
+  })
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new ApiError(400, "BadRequest", `the request body is not JSON: ${(error as Error).message}`)
+  }
+}
+
+const asObject = (value: unknown): KubeObject => {
+  if (!isRecord(value)) throw new ApiError(400, "BadRequest", "the request body must be a JSON object")
+  return { ...value, metadata: isRecord(value.metadata) ? (value.metadata as KubeObject["metadata"]) : {} }
+}
+
+/** Starts an in-memory API server; resolves once it listens. */
+export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<KubeFake> => {
+  const store = new Store(options.history === undefined ? {} : { history: options.history })
+  const requestLog = new RequestLog()
+  let faults: FaultState = noFaults()
+  const openWatches = new Set<ServerResponse>()
+  const bookmarkMillis = options.bookmarkMillis ?? 10_000
+  for (const name of ["default", "kube-system", "kube-public", "kube-node-lease"])
+    store.create(resourceTypeOf("namespaces"), undefined, { metadata: { name } })
+
+  const fault = (request: FaultRequest) => {
+    if (request.reset) faults = noFaults()
+    if (request.failNext) faults.failNext = { count: request.failNext.count, code: request.failNext.code ?? 500 }
+    if (request.latencyMillis !== undefined) faults.latencyMillis = request.latencyMillis
+    if (request.hangMillis !== undefined) faults.hangUntil = Date.now() + request.hangMillis
+    if (request.compact) store.compact()
+    if (request.dropWatches) for (const response of openWatches) response.destroy()
+  }
+
+  const send = (response: ServerResponse, client: string, status: number, body: unknown) => {
+    const text = `${JSON.stringify(body)}\n`
+    response.writeHead(status, { "content-type": "application/json", ...(status === 429 ? { "retry-after": "1" } : {}) })
+    response.end(text)
+    requestLog.sent(client, Buffer.byteLength(text))
+  }
+
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+    const url = new URL(request.url ?? "/", "http://kube-fake")
+    const client = clientOf(request.headers["user-agent"])
+    if (url.pathname.startsWith("/_fake/")) return admin(request, response, url)
+    requestLog.request(client, `${request.method} ${url.pathname}${url.search}`)
+    if (Date.now() < faults.hangUntil) await sleep(faults.hangUntil - Date.now())
+    if (faults.latencyMillis > 0) await sleep(faults.latencyMillis)
+    if (faults.failNext.count > 0) {
+      faults.failNext.count -= 1
+      const code = faults.failNext.code
+      const reason = code === 429 ? "TooManyRequests" : code === 503 ? "ServiceUnavailable" : "InternalError"
+      return send(response, client, code, new ApiError(code, reason, `kube-fake: injected failure (${code})`).toStatus())
+    }
+    try {
+      await serve(request, response, url, client)
+    } catch (error) {
+      const apiError =
+        error instanceof ApiError
+          ? error
+          : error instanceof SelectorError || error instanceof PatchError
+            ? new ApiError(400, "BadRequest", error.message)
+            : new ApiError(500, "InternalError", String(error))
+      if (!response.headersSent) send(response, client, apiError.code, apiError.toStatus())
+      else response.end()
+    }
+  }
+
+  const serve = async (request: IncomingMessage, response: ServerResponse, url: URL, client: string) => {
+    const path = url.pathname.replace(/\/+$/, "") || "/"
+    if (request.method === "GET") {
+      if (path === "/version") return send(response, client, 200, versionInfo)
+      if (path === "/healthz" || path === "/readyz" || path === "/livez") {
+        response.writeHead(200, { "content-type": "text/plain" })
+        return response.end("ok")
+      }
+      if (path === "/api") return send(response, client, 200, coreVersions(request.headers.host ?? "127.0.0.1"))
+      if (path === "/apis") return send(response, client, 200, groupList())
+      // kubectl 1.32 will not apply without an OpenAPI v2 document; it reads it as protobuf, where
+      // zero bytes is a valid empty Document, and skips validating kinds it has no schema for.
+      if (path === "/openapi/v2") {
+        response.writeHead(200, { "content-type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" })
+        return response.end()
+      }
+      if (path.startsWith("/openapi")) throw new ApiError(404, "NotFound", "kube-fake serves only an empty OpenAPI v2 document")
+    }
+    const target = parseApiPath(path)
+    if (target === undefined) throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`)
+    if (target.kind === "resourceList") {
+      const list = request.method === "GET" ? resourceList(target.group, target.version) : undefined
+      if (list === undefined || !knownGroupVersion(target.group, target.version))
+        throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`)
+      return send(response, client, 200, list)
+    }
+    return serveResource(request, response, url, client, target)
+  }
+
+  const serveResource = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    url: URL,
+    client: string,
+    target: Extract<ApiPath, { kind: "resource" }>
+  ) => {
+    const { type, namespace, name, subresource } = target
+    // Bodies are JSON only; a protobuf body gets 415, on which client-go retries with JSON.
+    if (/protobuf|cbor/.test(request.headers["content-type"] ?? ""))
+      throw new ApiError(
+        415,
+        "UnsupportedMediaType",
+        `the body of the request was in an unknown format - accepted media types include: application/json`
+      )
+    if (subresource !== undefined && !type.subresources.includes(subresource))
+      throw new ApiError(404, "NotFound", `the server could not find the requested resource`)
+    const query = url.searchParams
+    const table = wantsTable(request.headers.accept)
+    const filter: Filter = {
+      resource: type,
+      namespace: type.namespaced ? namespace : undefined,
+      labels: parseLabelSelector(query.get("labelSelector")),
+      fields: parseFieldSelector(query.get("fieldSelector"))
+    }
+    switch (request.method) {
+      case "GET": {
+        if (name !== undefined && subresource === "scale") return send(response, client, 200, scaleOf(store.get(type, namespace, name)))
+        if (name !== undefined) {
+          const object = store.get(type, namespace, name)
+          return send(response, client, 200, table ? toTable(type, [object], query.get("includeObject")) : object)
+        }
+        if (query.get("watch") === "true" || query.get("watch") === "1") return watch(request, response, query, client, filter, table)
+        return send(response, client, 200, listOf(type, filter, query, table))
+      }
+      case "POST": {
+        if (name !== undefined) throw new ApiError(405, "MethodNotAllowed", "POST is for collections")
+        return send(response, client, 201, store.create(type, namespace, asObject(parseJson(await readBody(request)))))
+      }
+      case "PUT": {
+        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PUT needs an object name")
+        const body = asObject(parseJson(await readBody(request)))
+        if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body)))
+        return send(response, client, 200, store.update(type, namespace, name, body, subresource === "status" ? "status" : undefined))
+      }
+      case "PATCH": {
+        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PATCH needs an object name")
+        const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim()
+        const patch = parseJson(await readBody(request))
+        const current = subresource === "scale" ? scaleOf(store.get(type, namespace, name)) : store.get(type, namespace, name)
+        let patched: unknown
+        if (contentType === "application/merge-patch+json") patched = jsonMergePatch(current, patch)
+        else if (contentType === "application/strategic-merge-patch+json") patched = strategicMergePatch(current, patch)
+        else if (contentType === "application/json-patch+json") patched = jsonPatch(current, patch)
+        else
+          throw new ApiError(
+            415,
+            "UnsupportedMediaType",
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`
+          )
+        const body = asObject(patched)
+        if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body)))
+        const { resourceVersion: _ignored, ...metadata } = body.metadata
+        return send(
+          response,
+          client,
+          200,
+          store.update(type, namespace, name, { ...body, metadata }, subresource === "status" ? "status" : undefined)
+        )
+      }
+      case "DELETE": {
+        if (name !== undefined) return send(response, client, 200, store.delete(type, namespace, name))
+        const deleted = store
+          .list(filter)
+          .items.map((object) => store.delete(type, object.metadata.namespace, object.metadata.name as string))
+        return send(response, client, 200, {
+          kind: `${type.kind}List`,
+          apiVersion: deleted[0]?.apiVersion ?? "v1",
+          metadata: {},
+          items: deleted
+        })
+      }
+      default:
+        throw new ApiError(405, "MethodNotAllowed", `${request.method} is not supported`)
+    }
+  }
+
+  const setReplicas = (type: ResourceType, namespace: string | undefined, name: string, scale: KubeObject) => {
+    const object = store.get(type, namespace, name)
+    const spec = isRecord(scale.spec) ? scale.spec : {}
+    return store.update(type, namespace, name, {
+      ...object,
+      spec: { ...(isRecord(object.spec) ? object.spec : {}), replicas: spec.replicas }
+    })
+  }
+
+  const listOf = (type: ResourceType, filter: Filter, query: URLSearchParams, table: boolean) => {
+    const { items, resourceVersion } = store.list(filter)
+    const limit = Number(query.get("limit") ?? 0)
+    const token = query.get("continue")
+    let start = 0
+    if (token) {
+      try {
+        start = (JSON.parse(Buffer.from(token, "base64url").toString()) as { start: number }).start
+      } catch {
+        throw new ApiError(400, "BadRequest", "invalid continue token")
+      }
+    }
+    const page = limit > 0 ? items.slice(start, start + limit) : items.slice(start)
+    const more = limit > 0 && start + limit < items.length
+    const metadata = {
+      resourceVersion,
+      ...(more
+        ? {
+            continue: Buffer.from(JSON.stringify({ start: start + limit })).toString("base64url"),
+            remainingItemCount: items.length - start - limit
+          }
+        : {})
+    }
+    if (table) return toTable(type, page, query.get("includeObject"), metadata)
+    return {
+      kind: `${type.kind}List`,
+      apiVersion: type.group === "" ? type.version : `${type.group}/${type.version}`,
+      metadata,
+      items: page
+    }
+  }
+
+  const watch = (
+    request: IncomingMessage,
+    response: ServerResponse,
+    query: URLSearchParams,
+    client: string,
+    filter: Filter,
+    table: boolean
+  ) => {
+    const includeObject = query.get("includeObject")
+    const render = (event: WatchEvent): WatchEvent => {
+      if (!table || event.type === "ERROR" || event.type === "BOOKMARK") return event
+      return { type: event.type, object: toTable(filter.resource, [event.object as KubeObject], includeObject ?? "Object") }
+    }
+    const write = (event: WatchEvent) => {
+      const text = `${JSON.stringify(render(event))}\n`
+      response.write(text)
+      requestLog.sent(client, Buffer.byteLength(text))
+      requestLog.event(client, isRecord(event.object) && typeof event.object.kind === "string" ? event.object.kind : event.type)
+    }
+    const sendInitialEvents = query.get("sendInitialEvents") === "true"
+    const allowBookmarks = query.get("allowWatchBookmarks") === "true"
+    let opened: ReturnType<Store["watch"]>
+    try {
+      opened = store.watch(filter, sendInitialEvents ? "" : (query.get("resourceVersion") ?? undefined), write)
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 410) {
+        response.writeHead(200, { "content-type": "application/json" })
+        write({ type: "ERROR", object: error.toStatus() })
+        return response.end()
+      }
+      throw error
+    }
+    response.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" })
+    response.flushHeaders()
+    openWatches.add(response)
+    const bookmark = (annotations?: Record<string, string>) =>
+      write({
+        type: "BOOKMARK",
+        object: {
+          kind: filter.resource.kind,
+          apiVersion: filter.resource.group === "" ? filter.resource.version : `${filter.resource.group}/${filter.resource.version}`,
+          metadata: { resourceVersion: String(store.resourceVersion), ...(annotations ? { annotations } : {}) }
+        }
+      })
+    for (const event of opened.initial) write(event)
+    if (sendInitialEvents) bookmark({ "k8s.io/initial-events-end": "true" })
+    const timers: Array<NodeJS.Timeout> = []
+    if (allowBookmarks) timers.push(setInterval(() => bookmark(), bookmarkMillis))
+    const timeoutSeconds = Number(query.get("timeoutSeconds") ?? 0)
+    if (timeoutSeconds > 0) timers.push(setTimeout(() => response.end(), timeoutSeconds * 1000))
+    const close = () => {
+      opened.close()
+      openWatches.delete(response)
+      for (const timer of timers) clearTimeout(timer)
+    }
+    response.on("close", close)
+    request.on("close", close)
+  }
+
+  const admin = async (request: IncomingMessage, response: ServerResponse, url: URL) => {
+    const reply = (body: unknown) => {
+      response.writeHead(200, { "content-type": "application/json" })
+      response.end(`${JSON.stringify(body)}\n`)
+    }
+    if (url.pathname === "/_fake/faults" && request.method === "POST") {
+      fault(parseJson(await readBody(request)) as FaultRequest)
+      return reply({ faults, openWatches: openWatches.size })
+    }
+    if (url.pathname === "/_fake/clients" && request.method === "GET") return reply(requestLog.byClient())
+    if (url.pathname === "/_fake/clients" && request.method === "DELETE") {
+      requestLog.reset()
+      return reply({})
+    }
+    response.writeHead(404, { "content-type": "application/json" })
+    response.end(`${JSON.stringify(new ApiError(404, "NotFound", `no admin path ${url.pathname}`).toStatus())}\n`)
+  }
+
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
+    void handle(request, response)
+  }
+  const servers: Array<Server> = []
+  const listen = (server: Server, target: { port: number; host: string } | string) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      if (typeof target === "string") server.listen(target, resolve)
+      else server.listen(target.port, target.host, resolve)
+    })
+  const [host, port] = splitListen(options.listen ?? "127.0.0.1:0")
+  const tcp = createServer(listener)
+  await listen(tcp, { host, port })
+  servers.push(tcp)
+  if (options.socket !== undefined) {
+    if (existsSync(options.socket)) unlinkSync(options.socket)
+    const unix = createServer(listener)
+    await listen(unix, options.socket)
+    servers.push(unix)
+  }
+  const address = tcp.address() as AddressInfo
+  return {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
+    socket: options.socket,
+    store,
+    requestLog,
+    fault,
+    close: async () => {
+      for (const response of openWatches) response.destroy()
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve())
+              server.closeAllConnections()
+            })
+        )
+      )
+    }
+  }
+}
+
+const splitListen = (listen: string): [string, number] => {
+  const at = listen.lastIndexOf(":")
+  const host = listen.slice(0, at).replace(/^\[(.*)\]$/, "$1") || "127.0.0.1"
+  return [host, Number(listen.slice(at + 1))]
+}
+
+const resourceTypeOf = (resource: string) => {
+  const found = parseApiPath(`/api/v1/${resource}`)
+  if (found?.kind !== "resource") throw new Error(`unknown resource ${resource}`)
+  return found.type
+}
+
+/** The autoscaling/v1 Scale of a StatefulSet or Deployment. */
+const scaleOf = (object: KubeObject) => ({
+  kind: "Scale",
+  apiVersion: "autoscaling/v1",
+  metadata: {
+    name: object.metadata.name,
+    namespace: object.metadata.namespace,
+    resourceVersion: object.metadata.resourceVersion,
+    uid: object.metadata.uid
+  },
+  spec: { replicas: isRecord(object.spec) ? (object.spec.replicas ?? 1) : 1 },
+  status: { replicas: isRecord(object.status) ? (object.status.replicas ?? 0) : 0 }
+})
