@@ -62,6 +62,8 @@ export const matchesLabels = (requirements: ReadonlyArray<Requirement>, labels: 
         return value !== undefined && requirement.values.includes(value)
       case "notin":
         return value === undefined || !requirement.values.includes(value)
+      default:
+        return false
     }
   })
 
