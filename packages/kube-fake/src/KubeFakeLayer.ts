@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { type KubeFakeOptions, type KubeFake as KubeFakeServer, startKubeFake } from "./Server.ts"
+import { type KubeFakeOptions, type KubeFakeServer, startKubeFake } from "./Server.ts"
 
 /** kube-fake as an Effect service: the server lives as long as the layer's scope. */
 export class KubeFake extends Context.Service<KubeFake, KubeFakeServer>()("@kubelan/kube-fake/KubeFake") {}

@@ -24,7 +24,7 @@ export interface KubeFakeOptions {
   readonly bookmarkMillis?: number
 }
 
-export interface KubeFake {
+export interface KubeFakeServer {
   readonly url: string
   readonly socket: string | undefined
   readonly store: Store
@@ -61,7 +61,7 @@ const asObject = (value: unknown): KubeObject => {
 }
 
 /** Starts an in-memory API server; resolves once it listens. */
-export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<KubeFake> => {
+export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<KubeFakeServer> => {
   const store = new Store(options.history === undefined ? {} : { history: options.history })
   const requestLog = new RequestLog()
   let faults: FaultState = noFaults()

@@ -71,6 +71,8 @@ const specOf = (object: KubeObject) => {
 export interface StoreOptions {
   /** How many changes a watch can resume from; older resourceVersions get 410 Gone. */
   readonly history?: number
+  /** How long a deleted namespace stays Terminating before it and its contents go. */
+  readonly namespaceGraceMillis?: number
 }
 
 /**
@@ -85,9 +87,11 @@ export class Store {
   private historyStart = 0
   private readonly watchers = new Set<Watcher>()
   private readonly capacity: number
+  private readonly namespaceGraceMillis: number
 
   constructor(options: StoreOptions = {}) {
     this.capacity = options.history ?? 1000
+    this.namespaceGraceMillis = options.namespaceGraceMillis ?? 500
   }
 
   get resourceVersion(): number {
@@ -110,7 +114,10 @@ export class Store {
   private requireNamespace(type: ResourceType, namespace: string | undefined) {
     if (!type.namespaced) return
     const namespaces = this.objects.get(resourceTypes[0] as ResourceType) as Map<string, KubeObject>
-    if (namespace === undefined || !namespaces.has(keyOf(undefined, namespace))) throw notFound("Namespace", "", namespace ?? "")
+    const found = namespace === undefined ? undefined : namespaces.get(keyOf(undefined, namespace))
+    if (found === undefined) throw notFound("Namespace", "", namespace ?? "")
+    if (found.metadata.deletionTimestamp)
+      throw new ApiError(403, "Forbidden", `unable to create new content in namespace ${namespace} because it is being terminated`)
   }
 
   create(type: ResourceType, namespace: string | undefined, body: KubeObject): KubeObject {
@@ -196,11 +203,29 @@ export class Store {
       marked.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z")
       return this.commit(type, "MODIFIED", marked, object)
     }
-    if (type.kind === "Namespace")
+    if (type.kind === "Namespace") return this.terminateNamespace(type, object)
+    return this.remove(type, object)
+  }
+
+  /**
+   * As the namespace controller does: the namespace turns Terminating at once, and its contents
+   * and then the namespace itself go shortly after, so deletes that follow still find them.
+   */
+  private terminateNamespace(type: ResourceType, object: KubeObject): KubeObject {
+    if (object.metadata.deletionTimestamp) return object
+    const terminating = clone(object)
+    terminating.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z")
+    terminating.status = { phase: "Terminating" }
+    const marked = this.commit(type, "MODIFIED", terminating, object)
+    const name = object.metadata.name as string
+    setTimeout(() => {
       for (const namespacedType of resourceTypes.filter((candidate) => candidate.namespaced))
         for (const child of this.list({ resource: namespacedType, namespace: name, labels: [], fields: [] }).items)
           this.remove(namespacedType, child)
-    return this.remove(type, object)
+      const current = this.objects.get(type)?.get(keyOf(undefined, name))
+      if (current !== undefined) this.remove(type, current)
+    }, this.namespaceGraceMillis).unref()
+    return marked
   }
 
   private remove(type: ResourceType, object: KubeObject): KubeObject {

@@ -1,0 +1,128 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { execa } from "execa"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type KubeFakeServer, startKubeFake, writeKubeconfig } from "../src/index.ts"
+
+/** The real kubectl against kube-fake, with the manifests users apply. */
+let server: KubeFakeServer
+let dir: string
+beforeAll(async () => {
+  server = await startKubeFake()
+  dir = mkdtempSync(join(tmpdir(), "kube-fake-kubectl-"))
+  writeKubeconfig(join(dir, "kubeconfig"), server.url)
+})
+afterAll(async () => {
+  await server?.close()
+})
+
+const kubectl = (args: ReadonlyArray<string>, input?: string) =>
+  execa("kubectl", ["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache"), ...args], {
+    reject: false,
+    timeout: 30_000,
+    ...(input === undefined ? {} : { input })
+  })
+
+const deploy = (file: string) => join(import.meta.dirname, "../../../deploy", file)
+const manifests = [deploy("k8s-example.yaml"), deploy("rbac-cluster.yaml"), join(import.meta.dirname, "manifests/other-kinds.yaml")]
+
+const everyKind: ReadonlyArray<[string, string, string | undefined]> = [
+  ["serviceaccount", "kubelan", "default"],
+  ["role", "kubelan", "default"],
+  ["rolebinding", "kubelan", "default"],
+  ["configmap", "kubelan", "default"],
+  ["service", "kubelan", "default"],
+  ["statefulset", "kubelan", "default"],
+  ["clusterrole", "kubelan", undefined],
+  ["clusterrolebinding", "kubelan", undefined],
+  ["namespace", "lan-test", undefined],
+  ["pod", "solo", "lan-test"],
+  ["endpointslice", "lan-manual", "lan-test"],
+  ["deployment", "web", "lan-test"],
+  ["networkpolicy", "vxlan-from-members", "lan-test"]
+]
+const where = (namespace: string | undefined) => (namespace === undefined ? [] : ["-n", namespace])
+
+describe("kubectl against kube-fake", () => {
+  it("apply -f creates every kind, and applying again reports them unchanged", async () => {
+    for (const file of manifests) {
+      const created = await kubectl(["apply", "-f", file])
+      expect(created.exitCode, created.stderr).toBe(0)
+      expect(created.stdout).toMatch(/ created$/m)
+    }
+    for (const file of manifests) {
+      const again = await kubectl(["apply", "-f", file])
+      expect(again.exitCode, again.stderr).toBe(0)
+      expect(again.stdout).not.toMatch(/ (created|configured)$/m)
+    }
+  })
+
+  it("get and get -o yaml show every kind", async () => {
+    for (const [kind, name, namespace] of everyKind) {
+      const table = await kubectl(["get", kind, name, ...where(namespace)])
+      expect(table.exitCode, `${kind}: ${table.stderr}`).toBe(0)
+      expect(table.stdout).toMatch(new RegExp(`^NAME\\s.*\\n${name}\\s`, "m"))
+      const yaml = await kubectl(["get", kind, name, ...where(namespace), "-o", "yaml"])
+      expect(yaml.exitCode, yaml.stderr).toBe(0)
+      expect(yaml.stdout).toContain(`  name: ${name}\n`)
+      expect(yaml.stdout).toMatch(/resourceVersion: "\d+"/)
+      expect(yaml.stdout).toMatch(/uid: [0-9a-f-]{36}/)
+    }
+  })
+
+  it("apply of a changed manifest patches the object (strategic merge) and bumps generation", async () => {
+    const changed = readFileSync(deploy("k8s-example.yaml"), "utf8")
+      .replace("replicas: 3", "replicas: 5")
+      .replace("log_level: info", "log_level: debug")
+    const file = join(dir, "changed.yaml")
+    writeFileSync(file, changed)
+    const applied = await kubectl(["apply", "-f", file])
+    expect(applied.exitCode, applied.stderr).toBe(0)
+    expect(applied.stdout).toContain("statefulset.apps/kubelan configured")
+    expect(applied.stdout).toContain("configmap/kubelan configured")
+    const sts = JSON.parse((await kubectl(["get", "sts", "kubelan", "-o", "json"])).stdout)
+    expect(sts.spec.replicas).toBe(5)
+    expect(sts.metadata.generation).toBe(2)
+    expect(sts.spec.template.spec.containers.map((container: { name: string }) => container.name)).toEqual(["alpine", "kubelan"])
+  })
+
+  it("get -w sees later changes", async () => {
+    const watch = execa(
+      "kubectl",
+      ["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache"), "get", "configmaps", "-w", "--output-watch-events"],
+      {
+        reject: false,
+        buffer: false
+      }
+    )
+    let seen = ""
+    watch.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      seen += chunk
+    })
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    await kubectl(["apply", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\ndata:\n  a: b\n")
+    await kubectl(["label", "configmap", "later", "stage=two"])
+    await kubectl(["delete", "configmap", "later"])
+    for (let i = 0; i < 50 && !/DELETED\s+later/.test(seen); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    watch.kill()
+    expect(seen).toMatch(/ADDED\s+kubelan/)
+    expect(seen).toMatch(/ADDED\s+later/)
+    expect(seen).toMatch(/MODIFIED\s+later/)
+    expect(seen).toMatch(/DELETED\s+later/)
+  })
+
+  it("delete removes every kind, and get then says NotFound", async () => {
+    for (const file of [...manifests].reverse()) {
+      const deleted = await kubectl(["delete", "-f", file])
+      expect(deleted.exitCode, deleted.stderr).toBe(0)
+      expect(deleted.stdout).toMatch(/ deleted$/m)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 800))
+    for (const [kind, name, namespace] of everyKind) {
+      const gone = await kubectl(["get", kind, name, ...where(namespace)])
+      expect(gone.exitCode).toBe(1)
+      expect(gone.stderr).toMatch(/Error from server \(NotFound\): .* not found/)
+    }
+  })
+})
