@@ -92,11 +92,8 @@ switch (command.kind) {
     break
   case "run": {
     const loaded = loadOrExit(command.load)
-    const backend = loaded.config.discovery.backend
-    if (backend !== "static")
-      fail([
-        `discovery.backend (${describeOrigin(loaded.origins.discoveryBackend)}): the ${backend} backend is not in this build yet; use static`
-      ])
+    // Deprecation notices come from dependencies (client-node's URL polyfill); nothing an operator can act on.
+    process.noDeprecation = true
     Logging.setLogLevel(loaded.config.logLevel)
     const main = Layer.launch(agentLayer(loaded, command.load)).pipe(
       Effect.provide(Logging.layer(!process.stdout.isTTY)),

@@ -12,5 +12,10 @@ export const toConfigDocument = (config: KubelanConfig) => ({
   hooks: { up: config.hooks.up, change: config.hooks.change, timeout: formatDuration(config.hooks.timeoutMillis) },
   peers: { include: config.peers.include },
   resync_interval: formatDuration(config.resyncIntervalMillis),
-  discovery: { backend: config.discovery.backend, static: Object.fromEntries(config.discovery.static) }
+  discovery: {
+    backend: config.discovery.backend,
+    static: Object.fromEntries(config.discovery.static),
+    kubernetes: { watch_timeout: formatDuration(config.discovery.kubernetes.watchTimeoutMillis) },
+    dns: { interval: formatDuration(config.discovery.dns.intervalMillis), cluster_domain: config.discovery.dns.clusterDomain }
+  }
 })

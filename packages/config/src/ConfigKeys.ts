@@ -173,7 +173,20 @@ export const configKeys = {
     oneOf<DiscoveryBackend>(["kubernetes", "dns", "static"]),
     "membership source: kubernetes, dns or static"
   ),
-  discoveryStatic: key("discovery.static", {}, staticMembers, "static backend: map of namespace/name to member addresses")
+  discoveryStatic: key("discovery.static", {}, staticMembers, "static backend: map of namespace/name to member addresses"),
+  discoveryKubernetesWatchTimeout: key(
+    "discovery.kubernetes.watch_timeout",
+    "60s",
+    duration,
+    "kubernetes backend: each watch asks the server to end it after this; one still open well past it is taken as hung and restarted"
+  ),
+  discoveryDnsInterval: key("discovery.dns.interval", "10s", duration, "dns backend: how often the Service names are resolved"),
+  discoveryDnsClusterDomain: key(
+    "discovery.dns.cluster_domain",
+    "cluster.local",
+    text((value) => (/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(value) ? undefined : `${show(value)} is not a DNS domain`)),
+    "dns backend: the cluster's DNS domain (names resolved: <service>.<namespace>.svc.<domain>)"
+  )
 } as const
 
 export type ConfigKeyName = keyof typeof configKeys

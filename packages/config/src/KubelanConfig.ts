@@ -21,6 +21,8 @@ export interface DiscoveryConfig {
   readonly backend: DiscoveryBackend
   /** `ns/name` → member addresses, for the static backend. */
   readonly static: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly kubernetes: { readonly watchTimeoutMillis: number }
+  readonly dns: { readonly intervalMillis: number; readonly clusterDomain: string }
 }
 
 export interface KubelanConfig {

@@ -93,7 +93,12 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
       hooks: { up: v.hooksUp, change: v.hooksChange, timeoutMillis: v.hooksTimeout },
       peers: { include: v.peersInclude },
       resyncIntervalMillis: v.resyncInterval,
-      discovery: { backend: v.discoveryBackend, static: staticMembers }
+      discovery: {
+        backend: v.discoveryBackend,
+        static: staticMembers,
+        kubernetes: { watchTimeoutMillis: v.discoveryKubernetesWatchTimeout },
+        dns: { intervalMillis: v.discoveryDnsInterval, clusterDomain: v.discoveryDnsClusterDomain }
+      }
     }
   }
 }

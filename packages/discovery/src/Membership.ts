@@ -6,10 +6,19 @@ export interface Endpoint {
   readonly terminating: boolean
 }
 
+/** An endpoint a source could not use, and why; the reconciler logs and counts each once. */
+export interface SkippedEndpoint {
+  readonly service: string
+  readonly address: string
+  readonly reason: string
+}
+
 export interface ServiceMembership {
   readonly endpoints: ReadonlyArray<Endpoint>
   /** False until the source has listed the service once; the reconciler does not remove peers on partial data. */
   readonly synced: boolean
+  /** What the source had to skip (an FQDN slice, an endpoint without addresses ...). */
+  readonly skipped?: ReadonlyArray<SkippedEndpoint>
 }
 
 /** The whole membership at one moment: every configured service, `ns/name` → its endpoints. */

@@ -9,9 +9,11 @@ export interface FaultState {
   latencyMillis: number
   /** New connections are held this long before being served. */
   hangUntil: number
+  /** Until then, requests are answered by closing the connection, as an unreachable server. */
+  refuseUntil: number
 }
 
-export const noFaults = (): FaultState => ({ failNext: { count: 0, code: 500 }, latencyMillis: 0, hangUntil: 0 })
+export const noFaults = (): FaultState => ({ failNext: { count: 0, code: 500 }, latencyMillis: 0, hangUntil: 0, refuseUntil: 0 })
 
 export interface FaultRequest {
   readonly dropWatches?: boolean
@@ -19,5 +21,6 @@ export interface FaultRequest {
   readonly latencyMillis?: number
   readonly compact?: boolean
   readonly hangMillis?: number
+  readonly refuseMillis?: number
   readonly reset?: boolean
 }

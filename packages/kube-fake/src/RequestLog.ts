@@ -3,7 +3,7 @@ export interface ClientTraffic {
   requests: number
   bytesSent: number
   watchEvents: number
-  /** Watch events by object kind, e.g. EndpointSlice. */
+  /** Watch events by object kind (EndpointSlice ...), with BOOKMARK and ERROR counted apart. */
   eventsByKind: Record<string, number>
   paths: Array<string>
 }

@@ -75,6 +75,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     if (request.failNext) faults.failNext = { count: request.failNext.count, code: request.failNext.code ?? 500 }
     if (request.latencyMillis !== undefined) faults.latencyMillis = request.latencyMillis
     if (request.hangMillis !== undefined) faults.hangUntil = Date.now() + request.hangMillis
+    if (request.refuseMillis !== undefined) faults.refuseUntil = Date.now() + request.refuseMillis
     if (request.compact) store.compact()
     if (request.dropWatches) for (const response of openWatches) response.destroy()
   }
@@ -90,6 +91,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     const url = new URL(request.url ?? "/", "http://kube-fake")
     const client = clientOf(request.headers["user-agent"])
     if (url.pathname.startsWith("/_fake/")) return admin(request, response, url)
+    if (Date.now() < faults.refuseUntil) return request.socket.destroy()
     requestLog.request(client, `${request.method} ${url.pathname}${url.search}`)
     if (Date.now() < faults.hangUntil) await sleep(faults.hangUntil - Date.now())
     if (faults.latencyMillis > 0) await sleep(faults.latencyMillis)
@@ -287,7 +289,13 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       const text = `${JSON.stringify(render(event))}\n`
       response.write(text)
       requestLog.sent(client, Buffer.byteLength(text))
-      requestLog.event(client, isRecord(event.object) && typeof event.object.kind === "string" ? event.object.kind : event.type)
+      const kind =
+        event.type === "BOOKMARK" || event.type === "ERROR"
+          ? event.type
+          : isRecord(event.object) && typeof event.object.kind === "string"
+            ? event.object.kind
+            : event.type
+      requestLog.event(client, kind)
     }
     const sendInitialEvents = query.get("sendInitialEvents") === "true"
     const allowBookmarks = query.get("allowWatchBookmarks") === "true"

@@ -15,7 +15,8 @@ Usage:
   --bookmark-seconds S period of BOOKMARK events on watches that allow them (default 10)
 
 Admin: POST /_fake/faults {"dropWatches":true} {"failNext":{"count":3,"code":500}} {"latencyMillis":200}
-       {"compact":true} {"hangMillis":5000} {"reset":true}; GET /_fake/clients (per-client traffic).`
+       {"compact":true} {"hangMillis":5000} {"refuseMillis":5000} {"reset":true};
+       GET /_fake/clients (per-client traffic).`
 
 const fail = (message: string): never => {
   process.stderr.write(`kube-fake: ${message}\n${usage}\n`)

@@ -1,5 +1,5 @@
 import { type AddressFamily, addressFamily, canonicalAddress, type PeerPolicy } from "@kubelan/config"
-import type { Endpoint, MembershipSnapshot } from "@kubelan/discovery"
+import type { Endpoint, MembershipSnapshot, SkippedEndpoint } from "@kubelan/discovery"
 
 export interface PeerSelection {
   /** This pod's underlay address: never its own peer. */
@@ -7,12 +7,6 @@ export interface PeerSelection {
   /** The underlay family: a dual-stack service contributes only addresses of this family. */
   readonly family: AddressFamily
   readonly include: PeerPolicy
-}
-
-export interface SkippedEndpoint {
-  readonly service: string
-  readonly address: string
-  readonly reason: string
 }
 
 export interface DesiredPeers {
@@ -35,6 +29,7 @@ export const desiredPeers = (snapshot: MembershipSnapshot, selection: PeerSelect
   for (const [service, membership] of snapshot.services) {
     const contributed = new Set<string>()
     byService.set(service, contributed)
+    skipped.push(...(membership.skipped ?? []))
     for (const endpoint of membership.endpoints) {
       const family = addressFamily(endpoint.address)
       if (family === undefined) {

@@ -1,5 +1,6 @@
 export * from "./Agent.ts"
 export * from "./Kernel.ts"
+export * from "./KubeFakeProcess.ts"
 export * from "./Namespaces.ts"
 export * from "./PodNetwork.ts"
 export * from "./run.ts"

@@ -1,0 +1,173 @@
+import {
+  type AgentProcess,
+  endpointSlice,
+  eventually,
+  fdbDestinations,
+  floodEntryEvents,
+  type KubeFakeProcess,
+  makePodNetwork,
+  type PodNetwork,
+  startAgent,
+  startKubeFakeInNetns,
+  watchFdbEvents
+} from "@kubelan/testkit"
+import { afterEach, describe, expect, it } from "vitest"
+
+/**
+ * The agent with the kubernetes backend against kube-fake serving inside the pod's own
+ * namespace: the real client-node, the real kernel.
+ */
+let net: PodNetwork | undefined
+let api: KubeFakeProcess | undefined
+let agent: AgentProcess | undefined
+afterEach(async () => {
+  await agent?.kill("SIGKILL")
+  await api?.stop()
+  await net?.destroy()
+  agent = undefined
+  api = undefined
+  net = undefined
+})
+
+const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+
+const start = async (purpose: string, extra = "") => {
+  net = await makePodNetwork({ purpose, pods: 1 })
+  const pod = net.pods[0]!
+  api = await startKubeFakeInNetns(pod.netns)
+  const config = ["services: [a, b]", "resync_interval: 1s", "discovery:", "  kubernetes:", "    watch_timeout: 3s", extra].join("\n")
+  agent = startAgent({ netns: pod.netns, config, env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" } })
+  await agent.waitReady()
+  return { pod, api, agent }
+}
+
+const put = async (kube: KubeFakeProcess, slice: ReturnType<typeof endpointSlice>) => {
+  const existing = await kube.api("GET", `${slices}/${slice.metadata.name}`)
+  const response =
+    existing.status === 200
+      ? await kube.api("PUT", `${slices}/${slice.metadata.name}`, {
+          ...slice,
+          metadata: { ...slice.metadata, resourceVersion: existing.body.metadata.resourceVersion }
+        })
+      : await kube.api("POST", slices, slice)
+  expect(response.status, JSON.stringify(response.body)).toBeLessThan(300)
+}
+
+const fdbBecomes = (netns: string, expected: ReadonlyArray<string>, timeoutMillis = 10_000) =>
+  eventually(
+    async () => (JSON.stringify(await fdbDestinations(netns, "kubelan")) === JSON.stringify([...expected].sort()) ? true : undefined),
+    {
+      timeoutMillis,
+      what: `FDB = ${expected.join(" ")}`
+    }
+  )
+
+describe("kubernetes backend", () => {
+  it("follows EndpointSlices of two services exactly; shared and moving pods never leave the FDB", async () => {
+    const { pod, api: kube } = await start("k8s")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.51"]))
+    await put(kube, endpointSlice("b", "b-1", ["10.99.0.51", "10.99.0.52", pod.ip]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51", "10.99.0.52"])
+
+    const monitor = await watchFdbEvents(pod.netns)
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await put(kube, endpointSlice("b", "b-2", ["10.99.0.52"]))
+    await put(kube, endpointSlice("b", "b-1", ["10.99.0.51", pod.ip]))
+    await put(kube, endpointSlice("a", "a-2", ["10.99.0.53"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51", "10.99.0.52", "10.99.0.53"])
+    expect((await kube.api("DELETE", `${slices}/a-1`)).status).toBe(200)
+    await fdbBecomes(pod.netns, ["10.99.0.51", "10.99.0.52", "10.99.0.53"])
+    const events = floodEntryEvents(await monitor.stop())
+    expect(events.filter((line) => /dst 10\.99\.0\.5[12] /.test(line))).toEqual([])
+    expect(events.sort()).toEqual([
+      "00:00:00:00:00:00 dev kubelan dst 10.99.0.53 self permanent",
+      "Deleted 00:00:00:00:00:00 dev kubelan dst 10.99.0.50 self permanent"
+    ])
+  })
+
+  it("is sent none of 1000 unrelated EndpointSlices churning", async () => {
+    const { pod, api: kube } = await start("k8snoise")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50"])
+    for (let i = 0; i < 1000; i++) await put(kube, endpointSlice("noise", `noise-${i}`, [`10.98.${i >> 8}.${i & 255}`]))
+    for (let i = 0; i < 1000; i += 7) await put(kube, endpointSlice("noise", `noise-${i}`, ["10.97.0.1"]))
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.54"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.54"])
+    const clients = await kube.clients()
+    const agentClients = Object.entries(clients).filter(([name]) => name !== "kubelan-test")
+    expect(agentClients.length).toBeGreaterThan(0)
+    for (const [, traffic] of agentClients)
+      for (const path of traffic.paths)
+        if (path.includes("endpointslices")) expect(path).toMatch(/labelSelector=kubernetes\.io%2Fservice-name%3D(a|b)/)
+    // Exactly the two changes to service a's slice: its creation and its update.
+    expect(agentClients.reduce((sum, [, traffic]) => sum + (traffic.eventsByKind.EndpointSlice ?? 0), 0)).toBe(2)
+  })
+
+  it("skips and counts malformed slices and endpoints; the rest still apply", async () => {
+    const { pod, api: kube, agent: running } = await start("k8sbad")
+    await put(kube, endpointSlice("a", "a-good", ["10.99.0.50"]))
+    await put(kube, endpointSlice("a", "a-invalid", ["10.99.0.51", "10.0.0.999", "fd00::1"]))
+    await put(kube, endpointSlice("a", "a-fqdn", ["db.example.com"], { addressType: "FQDN" }))
+    await put(kube, endpointSlice("b", "b-conditions", ["10.99.0.52"], { conditions: { ready: "yes" } }))
+    await put(kube, endpointSlice("b", "b-noconditions", ["10.99.0.53"], { conditions: {} }))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51", "10.99.0.53"])
+    const metrics = (await running.http("/metrics")).body
+    expect(metrics).toContain('kubelan_skipped_endpoints_total{service="default/a",reason="not an IPv4 address"} 2')
+    expect(metrics).toContain('kubelan_skipped_endpoints_total{service="default/a",reason="FQDN address type is not an IP family"} 1')
+    expect(metrics).toContain(
+      'kubelan_skipped_endpoints_total{service="default/b",reason="malformed endpoint (needs addresses, and boolean conditions)"} 1'
+    )
+    expect(running.output()).toContain('skipped endpoint \\"db.example.com\\" of default/a: FQDN address type is not an IP family')
+  })
+})
+
+describe("kubernetes backend under API faults", () => {
+  it("API failing for 10 s, then unreachable for 10 s: the FDB is unchanged, and converges after", async () => {
+    const { pod, api: kube } = await start("k8sfail")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.51"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51"])
+    const monitor = await watchFdbEvents(pod.netns)
+    await kube.fault({ failNext: { count: 1_000_000, code: 500 }, dropWatches: true })
+    await new Promise((resolve) => setTimeout(resolve, 10_000))
+    await kube.fault({ reset: true, refuseMillis: 10_000, dropWatches: true })
+    await new Promise((resolve) => setTimeout(resolve, 10_000))
+    expect(floodEntryEvents(await monitor.stop())).toEqual([])
+    expect(await fdbDestinations(pod.netns, "kubelan")).toEqual(["10.99.0.50", "10.99.0.51"])
+    await kube.fault({ reset: true })
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.55"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.55"], 15_000)
+  })
+
+  it("a forced 410 relists without a spurious removal; dropped watches re-watch", async () => {
+    const { pod, api: kube, agent: running } = await start("k8s410")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await put(kube, endpointSlice("b", "b-1", ["10.99.0.51"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51"])
+    const monitor = await watchFdbEvents(pod.netns)
+    for (let i = 0; i < 5; i++) await put(kube, endpointSlice("noise", `noise-${i}`, ["10.98.0.1"]))
+    await kube.fault({ compact: true, dropWatches: true })
+    await eventually(async () => (running.output().includes("relisting") ? true : undefined), { what: "a relist after 410" })
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.56"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51", "10.99.0.56"])
+    expect(floodEntryEvents(await monitor.stop())).toEqual(["00:00:00:00:00:00 dev kubelan dst 10.99.0.56 self permanent"])
+    await kube.fault({ dropWatches: true })
+    await put(kube, endpointSlice("b", "b-1", []))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.56"])
+  })
+
+  it("a hung watch: the watchdog restarts it within its period", async () => {
+    const { pod, api: kube, agent: running } = await start("k8shang")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50"])
+    // New connections hang for a minute; the agent's next watch is caught by it.
+    await kube.fault({ hangMillis: 60_000, dropWatches: true })
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    await kube.fault({ reset: true })
+    const changed = Date.now()
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.57"]))
+    // watch_timeout 3 s + grace 2 s: the watchdog gives up on the hung watch and re-watches.
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.57"], 10_000)
+    expect(Date.now() - changed).toBeLessThan(8_000)
+    expect(running.output()).toContain("past its timeout; restarting it")
+  })
+})
