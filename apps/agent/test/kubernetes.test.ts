@@ -121,6 +121,21 @@ describe("kubernetes backend", () => {
   })
 })
 
+describe("kubernetes backend, dual-stack", () => {
+  it("an IPv6-underlay pod takes the IPv6 slice of a dual-stack service and ignores the IPv4 one", async () => {
+    net = await makePodNetwork({ purpose: "k8sdual", pods: 1, family: 6 })
+    const pod = net.pods[0]!
+    api = await startKubeFakeInNetns(pod.netns)
+    agent = startAgent({ netns: pod.netns, config: "services: [a]\n", env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" } })
+    await agent.waitReady()
+    await put(api, endpointSlice("a", "a-v4", ["10.99.0.50"]))
+    await put(api, endpointSlice("a", "a-v6", ["fd99::50", pod.ip], { addressType: "IPv6" }))
+    await fdbBecomes(pod.netns, ["fd99::50"])
+    const peers = JSON.parse((await agent.http("/peers")).body)
+    expect(peers.services["default/a"]).toEqual({ synced: true, endpoints: 3, peers: ["fd99::50"] })
+  })
+})
+
 describe("kubernetes backend under API faults", () => {
   it("API failing for 10 s, then unreachable for 10 s: the FDB is unchanged, and converges after", async () => {
     const { pod, api: kube } = await start("k8sfail")

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto"
+import { rmSync } from "node:fs"
 import { run } from "./run.ts"
 
 /** Every namespace the tests make starts with this, so leftovers can be found and removed. */
@@ -24,6 +25,8 @@ export const removeNamespace = async (name: string) => {
     }
   }
   await run("ip", ["netns", "delete", name], { allowFailure: true })
+  // Per-namespace /etc files (resolv.conf for DNS tests) go with the namespace.
+  rmSync(`/etc/netns/${name}`, { recursive: true, force: true })
 }
 
 export const removeNamespacesWithPrefix = async (prefix: string) => {

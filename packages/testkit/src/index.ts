@@ -1,4 +1,5 @@
 export * from "./Agent.ts"
+export * from "./DnsFixture.ts"
 export * from "./Kernel.ts"
 export * from "./KubeFakeProcess.ts"
 export * from "./Namespaces.ts"
