@@ -3,11 +3,18 @@
 import { removeNamespacesWithPrefix, testPrefix } from "@kubelan/testkit"
 import { benchAgentFootprint, printAgentFootprint } from "./agentFootprint.ts"
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
+import { benchEventToKernel, benchInitialSync, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 
 const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
 try {
   printFdbApply(await benchFdbApply([1000, 5000], repeats))
   printAgentFootprint(await benchAgentFootprint(Math.max(3, Math.ceil(repeats / 2))))
+  printKubernetes(
+    await benchEventToKernel(200),
+    await benchInitialSync(5000),
+    await benchTrafficPerChange(20, 0),
+    await benchTrafficPerChange(20, 1000)
+  )
 } finally {
   await removeNamespacesWithPrefix(`${testPrefix}bench-`)
 }

@@ -27,6 +27,11 @@ interface LoopState {
   applied: Applied | undefined
   /** Read the link before touching the FDB: set at start, on link events, reloads and errors. */
   checkLink: boolean
+  /**
+   * The FDB as this agent last read or wrote it. Someone else's change always arrives as a
+   * kernel event, which clears it; until then a membership change needs no read of the kernel.
+   */
+  known: ReadonlySet<string> | undefined
   byService: ReadonlyMap<string, ReadonlySet<string>>
   reportedSkips: Set<string>
   ready: boolean
@@ -65,7 +70,19 @@ const make = Effect.gen(function* () {
 
   const triggers = yield* Queue.unbounded<Trigger>()
   const latestSnapshot = yield* Ref.make<MembershipSnapshot | undefined>(undefined)
-  const state: LoopState = { applied: undefined, checkLink: true, byService: new Map(), reportedSkips: new Set(), ready: false }
+  const state: LoopState = {
+    applied: undefined,
+    checkLink: true,
+    known: undefined,
+    byService: new Map(),
+    reportedSkips: new Set(),
+    ready: false
+  }
+  /** Look at the kernel again before trusting what the agent believes is there. */
+  const distrust = (link: boolean) => {
+    state.known = undefined
+    if (link) state.checkLink = true
+  }
   const trigger = (reason: Trigger) => Queue.offer(triggers, reason).pipe(Effect.asVoid)
 
   /** Makes the interface match the config: create, adopt, or recreate; runs `up` unless adopted. */
@@ -83,6 +100,7 @@ const make = Effect.gen(function* () {
     const action = result.action === "adopted" && previous?.ifindex === result.ifindex ? previous.action : result.action
     state.applied = { spec, underlay, ipSetting: config.ip, ifindex: result.ifindex, action }
     state.checkLink = false
+    if (result.action !== "adopted") state.known = undefined
     yield* count("interfaceEnsures", { action: result.action })
     const fields = { interface: spec.name, ifindex: result.ifindex, vni: spec.vni, port: spec.port, local: spec.local, mtu: spec.mtu }
     if (result.action === "recreated") yield* Effect.logWarning(`recreated interface ${spec.name}: ${result.reasons.join(", ")}`, fields)
@@ -112,7 +130,7 @@ const make = Effect.gen(function* () {
       yield* count("skippedEndpoints", { service: skip.service, reason: skip.reason })
     }
     const synced = isFullySynced(snapshot)
-    const actual = yield* netlink.readFdb(spec.name)
+    const actual = state.known === undefined ? yield* netlink.readFdb(spec.name) : [...state.known]
     const diff = diffPeers(desired.peers.keys(), actual)
     // Until every source has listed once, a missing peer may just be unlisted yet: keep it.
     const safe = synced ? diff : { add: diff.add, remove: [] }
@@ -128,6 +146,7 @@ const make = Effect.gen(function* () {
       })
     const removed = new Set(safe.remove)
     const programmed = [...actual.filter((address) => !removed.has(address)), ...safe.add].sort()
+    state.known = new Set(programmed)
 
     for (const change of serviceChanges(state.byService, desired.byService))
       yield* hooks.enqueue({
@@ -190,7 +209,7 @@ const make = Effect.gen(function* () {
           // Shutdown interrupts a pass in flight: that is not a failure to report or retry.
           if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
           const error = Cause.pretty(cause)
-          state.checkLink = true
+          distrust(true)
           yield* Effect.logError(`reconcile failed, retrying in 1s: ${error}`, { trigger: reason })
           yield* count("reconciles", { trigger: reason, result: "error" })
           yield* status.update((current) => ({
@@ -224,7 +243,7 @@ const make = Effect.gen(function* () {
     Stream.runForEach(() =>
       Effect.gen(function* () {
         if (!firstConfig) {
-          state.checkLink = true
+          distrust(true)
           yield* count("configReloads")
           yield* trigger("config")
         }
@@ -240,7 +259,7 @@ const make = Effect.gen(function* () {
     Stream.switchMap((name) => netlink.changes(name).pipe(Stream.retry(Schedule.spaced("1 second")))),
     Stream.runForEach((change) =>
       Effect.gen(function* () {
-        if (change.kind === "link") state.checkLink = true
+        distrust(change.kind === "link")
         yield* trigger(change.kind === "link" ? "kernel-link" : "kernel-fdb")
       })
     ),
@@ -249,7 +268,7 @@ const make = Effect.gen(function* () {
   yield* Effect.gen(function* () {
     const { config } = yield* configSource.current
     yield* Effect.sleep(config.resyncIntervalMillis)
-    state.checkLink = true
+    distrust(true)
     yield* trigger("resync")
   }).pipe(Effect.forever, Effect.forkScoped)
 

@@ -1,0 +1,199 @@
+// The kubernetes backend end to end: kube-fake in the pod's namespace, the agent bundle run as
+// the image runs it, the kernel's own FDB events as the clock.
+import { endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
+import { execa } from "execa"
+import { fmt, median, verdict } from "./stats.ts"
+
+const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+const address = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
+const percentile = (values: ReadonlyArray<number>, p: number) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
+}
+
+/** `bridge monitor fdb` with a promise per destination, resolved when its entry appears. */
+const fdbWaiter = (netns: string) => {
+  const child = execa("bridge", ["-n", netns, "monitor", "fdb"], { reject: false, buffer: false })
+  const waiting = new Map<string, (at: number) => void>()
+  let pending = ""
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    const at = performance.now()
+    pending += chunk
+    const lines = pending.split("\n")
+    pending = lines.pop() ?? ""
+    for (const line of lines) {
+      const match = /^00:00:00:00:00:00 dev \S+ dst (\S+) /.exec(line)
+      const resolve = match ? waiting.get(match[1] as string) : undefined
+      if (resolve) resolve(at)
+    }
+  })
+  return {
+    appeared: (dst: string) => new Promise<number>((resolve) => waiting.set(dst, resolve)),
+    stop: () => child.kill("SIGKILL")
+  }
+}
+
+const withAgent = async <A>(
+  purpose: string,
+  setup: (api: Awaited<ReturnType<typeof startKubeFakeInNetns>>) => Promise<void>,
+  body: (context: {
+    netns: string
+    api: Awaited<ReturnType<typeof startKubeFakeInNetns>>
+    startedAt: number
+    readyAt: () => Promise<number>
+  }) => Promise<A>
+) => {
+  const net = await makePodNetwork({ purpose, pods: 1 })
+  const netns = net.pods[0]!.netns
+  const api = await startKubeFakeInNetns(netns, { bookmarkSeconds: 3600 })
+  try {
+    await setup(api)
+    const startedAt = performance.now()
+    const agent = startAgent({ netns, config: "services: [lan]\n", env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" } })
+    const readyAt = async () => {
+      for (;;) {
+        if (agent.output().includes("ready: first full membership sync programmed")) return performance.now()
+        await new Promise((resolve) => setTimeout(resolve, 2))
+      }
+    }
+    try {
+      await agent.waitReady(30_000)
+      return await body({ netns, api, startedAt, readyAt })
+    } finally {
+      await agent.kill("SIGKILL")
+    }
+  } finally {
+    await api.stop()
+    await net.destroy()
+  }
+}
+
+const createSlices = async (
+  api: Awaited<ReturnType<typeof startKubeFakeInNetns>>,
+  service: string,
+  count: number,
+  perSlice: number,
+  offset = 0
+) => {
+  for (let s = 0; s * perSlice < count; s++) {
+    const addresses = Array.from({ length: Math.min(perSlice, count - s * perSlice) }, (_, i) => address(offset + s * perSlice + i))
+    await api.api("POST", slices, endpointSlice(service, `${service}-${s}`, addresses))
+  }
+}
+
+export const benchEventToKernel = async (changes: number) =>
+  withAgent(
+    "bench-evk",
+    (api) => createSlices(api, "lan", 1000, 100),
+    async ({ netns, api }) => {
+      const waiter = fdbWaiter(netns)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const latencies: Array<number> = []
+      const extra: Array<string> = []
+      let version: string | undefined
+      for (let i = 0; i < changes; i++) {
+        const dst = address(50_000 + i)
+        extra.push(dst)
+        const appeared = waiter.appeared(dst)
+        const slice = endpointSlice("lan", "lan-extra", extra)
+        const sent = performance.now()
+        const response =
+          version === undefined
+            ? await api.api("POST", slices, slice)
+            : await api.api("PUT", `${slices}/lan-extra`, { ...slice, metadata: { ...slice.metadata, resourceVersion: version } })
+        version = response.body.metadata.resourceVersion
+        latencies.push((await appeared) - sent)
+      }
+      waiter.stop()
+      return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), changes }
+    }
+  )
+
+export const benchInitialSync = async (peers: number) => {
+  const synced = await withAgent(
+    "bench-init",
+    (api) => createSlices(api, "lan", peers, 100),
+    async ({ startedAt, readyAt }) => (await readyAt()) - startedAt
+  )
+  const net = await makePodNetwork({ purpose: "bench-raw", pods: 1 })
+  try {
+    const netns = net.pods[0]!.netns
+    await run("ip", ["-n", netns, "link", "add", "raw0", "type", "vxlan", "id", "9", "local", net.pods[0]!.ip, "dstport", "4789"])
+    const lines = Array.from({ length: peers }, (_, i) => `fdb append 00:00:00:00:00:00 dev raw0 dst ${address(i)}\n`).join("")
+    const started = performance.now()
+    await run("bridge", ["-n", netns, "-batch", "-"], { input: lines })
+    return { synced, raw: performance.now() - started, peers }
+  } finally {
+    await net.destroy()
+  }
+}
+
+/** Traffic to the agent per membership change, measured by kube-fake's request log. */
+export const benchTrafficPerChange = async (changes: number, unrelated: number) =>
+  withAgent(
+    `bench-traffic${unrelated}`,
+    async (api) => {
+      await createSlices(api, "lan", 10, 10)
+      if (unrelated > 0) await createSlices(api, "noise", unrelated, 1, 60_000)
+    },
+    async ({ api, netns }) => {
+      const agentTotals = async () => {
+        const clients = await api.clients()
+        return Object.entries(clients)
+          .filter(([name]) => name !== "kubelan-test")
+          .reduce(
+            (sum, [, traffic]) => ({
+              bytes: sum.bytes + traffic.bytesSent,
+              events: sum.events + (traffic.eventsByKind.EndpointSlice ?? 0)
+            }),
+            { bytes: 0, events: 0 }
+          )
+      }
+      const waiter = fdbWaiter(netns)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const before = await agentTotals()
+      let version = (await api.api("GET", `${slices}/lan-0`)).body.metadata.resourceVersion as string
+      for (let i = 0; i < changes; i++) {
+        if (unrelated > 0)
+          for (let n = 0; n < unrelated; n += 10) {
+            const churned = endpointSlice("noise", `noise-${n}`, [address(70_000 + i)])
+            const current = (await api.api("GET", `${slices}/noise-${n}`)).body.metadata.resourceVersion
+            await api.api("PUT", `${slices}/noise-${n}`, { ...churned, metadata: { ...churned.metadata, resourceVersion: current } })
+          }
+        const dst = address(80_000 + i)
+        const appeared = waiter.appeared(dst)
+        const slice = endpointSlice("lan", "lan-0", [...Array.from({ length: 10 }, (_, j) => address(j)), dst])
+        version = (await api.api("PUT", `${slices}/lan-0`, { ...slice, metadata: { ...slice.metadata, resourceVersion: version } })).body
+          .metadata.resourceVersion
+        await appeared
+      }
+      waiter.stop()
+      const after = await agentTotals()
+      return { bytes: (after.bytes - before.bytes) / changes, events: (after.events - before.events) / changes, unrelated }
+    }
+  )
+
+export const printKubernetes = (
+  evk: Awaited<ReturnType<typeof benchEventToKernel>>,
+  init: Awaited<ReturnType<typeof benchInitialSync>>,
+  quiet: Awaited<ReturnType<typeof benchTrafficPerChange>>,
+  noisy: Awaited<ReturnType<typeof benchTrafficPerChange>>
+) => {
+  console.log("Kubernetes backend (kube-fake in the pod's namespace)")
+  console.log(
+    `  event to kernel, following 1000 peers, ${evk.changes} changes: p50 ${fmt(evk.p50)}, p99 ${fmt(evk.p99)}  target p99 ≤ 50 ms: ${verdict(evk.p99, 50)}`
+  )
+  console.log(
+    `  initial sync, agent start to ${init.peers} peers programmed: ${fmt(init.synced)} (raw bridge -batch of the same entries: ${fmt(init.raw)}, ratio ${(init.synced / init.raw).toFixed(1)})  target ≤ 2000 ms: ${verdict(init.synced, 2000)}`
+  )
+  console.log(
+    `  per membership change: ${quiet.bytes.toFixed(0)} bytes, ${quiet.events.toFixed(2)} EndpointSlice events (no unrelated slices)`
+  )
+  const sameEvents = quiet.events === noisy.events
+  const byteDelta = noisy.bytes - quiet.bytes
+  console.log(
+    `  per membership change: ${noisy.bytes.toFixed(0)} bytes, ${noisy.events.toFixed(2)} EndpointSlice events (${noisy.unrelated} unrelated slices churning)  target identical: ${sameEvents ? "same events" : "DIFFERENT events"}, bytes ${byteDelta >= 0 ? "+" : ""}${byteDelta.toFixed(0)} (resourceVersions grow longer as the store counts up)`
+  )
+}
+
+export { median }
