@@ -22,6 +22,8 @@ export interface KubeFakeOptions {
   readonly history?: number
   /** Period of BOOKMARK events on watches that allow them. */
   readonly bookmarkMillis?: number
+  /** Pods are deleted gracefully (marked, then removed by the kubelet). */
+  readonly gracefulPodDeletion?: boolean
 }
 
 export interface KubeFakeServer {
@@ -62,7 +64,10 @@ const asObject = (value: unknown): KubeObject => {
 
 /** Starts an in-memory API server; resolves once it listens. */
 export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<KubeFakeServer> => {
-  const store = new Store(options.history === undefined ? {} : { history: options.history })
+  const store = new Store({
+    ...(options.history === undefined ? {} : { history: options.history }),
+    ...(options.gracefulPodDeletion === undefined ? {} : { gracefulPodDeletion: options.gracefulPodDeletion })
+  })
   const requestLog = new RequestLog()
   let faults: FaultState = noFaults()
   const openWatches = new Set<ServerResponse>()
@@ -215,10 +220,14 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
         )
       }
       case "DELETE": {
-        if (name !== undefined) return send(response, client, 200, store.delete(type, namespace, name))
+        const body = await readBody(request)
+        const options = body.trim() === "" ? {} : parseJson(body)
+        const grace = query.get("gracePeriodSeconds") ?? (isRecord(options) ? options.gracePeriodSeconds : undefined)
+        const deleteOptions = grace === undefined || grace === null ? {} : { gracePeriodSeconds: Number(grace) }
+        if (name !== undefined) return send(response, client, 200, store.delete(type, namespace, name, deleteOptions))
         const deleted = store
           .list(filter)
-          .items.map((object) => store.delete(type, object.metadata.namespace, object.metadata.name as string))
+          .items.map((object) => store.delete(type, object.metadata.namespace, object.metadata.name as string, deleteOptions))
         return send(response, client, 200, {
           kind: `${type.kind}List`,
           apiVersion: deleted[0]?.apiVersion ?? "v1",

@@ -73,6 +73,8 @@ export interface StoreOptions {
   readonly history?: number
   /** How long a deleted namespace stays Terminating before it and its contents go. */
   readonly namespaceGraceMillis?: number
+  /** Pods are marked on delete and removed by a second delete with grace 0 (a kubelet runs them). */
+  readonly gracefulPodDeletion?: boolean
 }
 
 /**
@@ -88,10 +90,12 @@ export class Store {
   private readonly watchers = new Set<Watcher>()
   private readonly capacity: number
   private readonly namespaceGraceMillis: number
+  private readonly gracefulPods: boolean
 
   constructor(options: StoreOptions = {}) {
     this.capacity = options.history ?? 1000
     this.namespaceGraceMillis = options.namespaceGraceMillis ?? 500
+    this.gracefulPods = options.gracefulPodDeletion ?? false
   }
 
   get resourceVersion(): number {
@@ -195,8 +199,23 @@ export class Store {
     return this.commit(type, "MODIFIED", next, previous)
   }
 
-  delete(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
+  /**
+   * Deletes an object. With graceful pod deletion on (a kubelet is present), a pod is first
+   * only marked (deletionTimestamp, deletionGracePeriodSeconds) and goes when deleted again
+   * with a grace period of 0, as a kubelet does once its containers have stopped.
+   */
+  delete(type: ResourceType, namespace: string | undefined, name: string, options: { gracePeriodSeconds?: number } = {}): KubeObject {
     const object = this.get(type, namespace, name)
+    if (type.kind === "Pod" && this.gracefulPods && options.gracePeriodSeconds !== 0) {
+      if (object.metadata.deletionTimestamp) return object
+      const spec = isRecord(object.spec) ? object.spec : {}
+      const grace =
+        options.gracePeriodSeconds ?? (typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30)
+      const marked = clone(object)
+      marked.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, "Z")
+      ;(marked.metadata as Record<string, unknown>).deletionGracePeriodSeconds = grace
+      return this.commit(type, "MODIFIED", marked, object)
+    }
     if ((object.metadata.finalizers ?? []).length > 0) {
       if (object.metadata.deletionTimestamp) return object
       const marked = clone(object)
