@@ -1,0 +1,74 @@
+import { isRecord, type KubeObject, type ResourceType, resourceTypes, type Store, type WatchEvent } from "@kubelan/kube-fake"
+
+/** In-process access to kube-fake's store for the controllers and the kubelet. */
+export const kind = (resource: string): ResourceType => {
+  const found = resourceTypes.find((type) => type.resource === resource)
+  if (found === undefined) throw new Error(`unknown resource ${resource}`)
+  return found
+}
+
+export const everything = (resource: string) => ({ resource: kind(resource), namespace: undefined, labels: [], fields: [] })
+
+/** Calls `handle` for every change of a kind, starting with the current objects as ADDED. */
+export const watchKind = (store: Store, resource: string, handle: (event: WatchEvent & { object: KubeObject }) => void) => {
+  const opened = store.watch(everything(resource), "", (event) => handle(event as WatchEvent & { object: KubeObject }))
+  for (const event of opened.initial) handle(event as WatchEvent & { object: KubeObject })
+  return opened.close
+}
+
+export const list = (store: Store, resource: string, namespace?: string) =>
+  store.list({ resource: kind(resource), namespace, labels: [], fields: [] }).items
+
+export const tryGet = (store: Store, resource: string, namespace: string | undefined, name: string): KubeObject | undefined => {
+  try {
+    return store.get(kind(resource), namespace, name)
+  } catch {
+    return undefined
+  }
+}
+
+export const specOf = (object: KubeObject): Record<string, unknown> => (isRecord(object.spec) ? object.spec : {})
+export const statusOf = (object: KubeObject): Record<string, unknown> => (isRecord(object.status) ? object.status : {})
+
+export const controllerRef = (owner: KubeObject) => ({
+  apiVersion: owner.apiVersion as string,
+  kind: owner.kind as string,
+  name: owner.metadata.name as string,
+  uid: owner.metadata.uid as string,
+  controller: true,
+  blockOwnerDeletion: true
+})
+
+export const ownedBy = (object: KubeObject, owner: KubeObject) =>
+  (object.metadata.ownerReferences ?? []).some((reference) => reference.uid === owner.metadata.uid)
+
+/** A Service's `spec.selector`: every key must equal the pod's label; an empty selector selects nothing. */
+export const selectorMatches = (selector: unknown, labels: Record<string, string> | undefined) =>
+  isRecord(selector) && Object.keys(selector).length > 0 && Object.entries(selector).every(([key, value]) => labels?.[key] === value)
+
+export const isPodReady = (pod: KubeObject) =>
+  ((statusOf(pod).conditions ?? []) as Array<{ type: string; status: string }>).some(
+    (condition) => condition.type === "Ready" && condition.status === "True"
+  )
+
+/** Runs `work` at most once per `millis`, coalescing calls made meanwhile (a workqueue). */
+export const coalesce = (millis: number, work: () => void) => {
+  let timer: NodeJS.Timeout | undefined
+  return () => {
+    if (timer !== undefined) return
+    timer = setTimeout(() => {
+      timer = undefined
+      work()
+    }, millis)
+  }
+}
+
+/** Creates or replaces, ignoring a write that changes nothing (the store drops no-ops itself). */
+export const apply = (store: Store, resource: string, namespace: string | undefined, object: KubeObject) => {
+  const existing = object.metadata.name === undefined ? undefined : tryGet(store, resource, namespace, object.metadata.name)
+  if (existing === undefined) return store.create(kind(resource), namespace, object)
+  return store.update(kind(resource), namespace, object.metadata.name as string, {
+    ...object,
+    metadata: { ...existing.metadata, ...object.metadata, resourceVersion: existing.metadata.resourceVersion as string }
+  })
+}

@@ -1,0 +1,28 @@
+import { fileURLToPath } from "node:url"
+
+/** Where the simulator keeps its state, and the names of what it makes in the kernel. */
+export const stateDir = process.env.KUBELAN_SIM_STATE ?? "/run/kubelan-sim"
+export const paths = {
+  pid: `${stateDir}/daemon.pid`,
+  log: `${stateDir}/daemon.log`,
+  ready: `${stateDir}/ready`,
+  socket: `${stateDir}/api.sock`,
+  kubeconfig: `${stateDir}/kubeconfig`,
+  podKubeconfig: `${stateDir}/pod-kubeconfig`,
+  pods: `${stateDir}/pods`
+}
+
+/** Every namespace the simulator makes starts with this; `down` removes all of them. */
+export const netnsPrefix = process.env.KUBELAN_SIM_PREFIX ?? "klsim-"
+export const nodeNetns = `${netnsPrefix}node`
+
+/** The pod network lives only inside the simulator's namespaces. */
+export const podNetwork = { gateway: "10.244.0.1", prefixLength: 24, first: 10, last: 250, base: "10.244.0." }
+export const apiPortForPods = 6443
+
+export const agentBundle = fileURLToPath(new URL("../../agent/dist/kubelan.mjs", import.meta.url))
+export const daemonScript = fileURLToPath(new URL("./daemon.ts", import.meta.url))
+export const forwarderScript = fileURLToPath(new URL("./forwarder.ts", import.meta.url))
+
+/** The node options the image runs the agent with (deploy/Dockerfile). */
+export const agentNodeFlags = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]

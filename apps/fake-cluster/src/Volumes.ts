@@ -1,0 +1,23 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+
+/**
+ * A ConfigMap volume laid out as the kubelet does: the keys in a timestamped directory, a
+ * `..data` symlink to it, and one symlink per key through `..data`. An update writes a new
+ * directory and swaps `..data` atomically, which is what the agent's reload watches for.
+ */
+export const writeConfigMapVolume = (dir: string, data: Readonly<Record<string, string>>) => {
+  mkdirSync(dir, { recursive: true })
+  const version = `..${new Date().toISOString().replace(/[:.]/g, "_")}_${Math.random().toString(16).slice(2, 8)}`
+  mkdirSync(join(dir, version))
+  for (const [key, value] of Object.entries(data)) writeFileSync(join(dir, version, key), value)
+  const staging = join(dir, "..data_tmp")
+  if (existsSync(staging)) unlinkSync(staging)
+  symlinkSync(version, staging)
+  renameSync(staging, join(dir, "..data"))
+  for (const entry of readdirSync(dir)) {
+    if (entry.startsWith("..") && entry !== "..data" && entry !== version) rmSync(join(dir, entry), { recursive: true, force: true })
+    else if (!entry.startsWith("..") && !(entry in data)) unlinkSync(join(dir, entry))
+  }
+  for (const key of Object.keys(data)) if (!existsSync(join(dir, key))) symlinkSync(join("..data", key), join(dir, key))
+}

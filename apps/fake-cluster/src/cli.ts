@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// kubelan-sim: a Kubernetes cluster on one machine for kubelan — see `kubelan-sim --help`.
+import { spawn } from "node:child_process"
+import { existsSync, openSync, readFileSync, rmSync } from "node:fs"
+import { request } from "node:http"
+import { join } from "node:path"
+import { execa } from "execa"
+import { podDir, podNetns } from "./Kubelet.ts"
+import { daemonScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
+import { listNetns, removeNetns } from "./Shell.ts"
+
+const usage = `kubelan-sim — a Kubernetes cluster on one machine: kube-fake, controllers, and pods as
+network namespaces whose kubelan container runs the real agent.
+
+Usage:
+  kubelan-sim up [--listen HOST:PORT]   start it in the background (API default 127.0.0.1:6443)
+  kubelan-sim down                      stop it and remove everything it made
+  kubelan-sim status                    the API address and the pods
+  kubelan-sim kubeconfig                the kubeconfig path (export KUBECONFIG=$(kubelan-sim kubeconfig))
+  kubelan-sim exec POD [-n NS] [-c CONTAINER] -- CMD...   run a command in a pod
+  kubelan-sim logs POD [-n NS] [-c CONTAINER] [-f]        the kubelan container's output
+
+Needs root (network namespaces). State lives in ${stateDir}.`
+
+const fail = (message: string, code = 2): never => {
+  process.stderr.write(`kubelan-sim: ${message}\n`)
+  process.exit(code)
+}
+
+const daemonPid = () => {
+  if (!existsSync(paths.pid)) return undefined
+  const pid = Number(readFileSync(paths.pid, "utf8"))
+  try {
+    process.kill(pid, 0)
+    return pid
+  } catch {
+    return undefined
+  }
+}
+
+/** The parts of a Pod (or a Status) that the CLI prints. */
+interface PodView {
+  kind?: string
+  message?: string
+  metadata: { name: string; namespace: string; deletionTimestamp?: string }
+  spec?: { containers?: Array<{ name: string; image?: string }> }
+  status?: { phase?: string; podIP?: string; containerStatuses?: Array<{ ready: boolean; restartCount: number }> }
+}
+
+const api = <A>(path: string) =>
+  new Promise<A>((resolve, reject) => {
+    const req = request({ socketPath: paths.socket, path, headers: { "user-agent": "kubelan-sim" } }, (response) => {
+      let text = ""
+      response.setEncoding("utf8")
+      response.on("data", (chunk: string) => {
+        text += chunk
+      })
+      response.on("end", () => resolve(JSON.parse(text)))
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+
+/** Removes what a previous run left: its namespaces, processes and state. */
+const sweep = async () => {
+  const left = (await listNetns()).filter((name) => name.startsWith(netnsPrefix))
+  for (const name of left) await removeNetns(name)
+  rmSync(stateDir, { recursive: true, force: true })
+  return left.length
+}
+
+const up = async (args: ReadonlyArray<string>) => {
+  if (daemonPid() !== undefined) {
+    process.stdout.write(`kubelan-sim is already up\nexport KUBECONFIG=${paths.kubeconfig}\n`)
+    return
+  }
+  const swept = await sweep()
+  if (swept > 0) process.stdout.write(`removed ${swept} namespaces left by an earlier run\n`)
+  await execa("mkdir", ["-p", stateDir])
+  const out = openSync(paths.log, "a")
+  const child = spawn(process.execPath, [daemonScript, ...args], { detached: true, stdio: ["ignore", out, out] })
+  child.unref()
+  for (let i = 0; i < 300 && !existsSync(paths.ready); i++) {
+    if (child.exitCode !== null) break
+    await sleep(100)
+  }
+  if (!existsSync(paths.ready))
+    fail(`the simulator did not start; its log:\n${existsSync(paths.log) ? readFileSync(paths.log, "utf8") : ""}`, 1)
+  const server = readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]
+  process.stdout.write(`kubelan-sim is up: API ${server}\nPoint kubectl at it:\n  export KUBECONFIG=${paths.kubeconfig}\n`)
+}
+
+const down = async () => {
+  const pid = daemonPid()
+  if (pid !== undefined) {
+    process.kill(pid, "SIGTERM")
+    for (let i = 0; i < 300 && daemonPid() !== undefined; i++) await sleep(100)
+    if (daemonPid() !== undefined) process.kill(pid, "SIGKILL")
+  }
+  const swept = await sweep()
+  process.stdout.write(`kubelan-sim is down${swept > 0 ? ` (removed ${swept} leftover namespaces)` : ""}\n`)
+}
+
+const status = async () => {
+  if (daemonPid() === undefined) return fail("not up (kubelan-sim up)", 1)
+  const pods = await api<{ items: Array<PodView> }>("/api/v1/pods")
+  process.stdout.write(`up: API ${readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]}, state ${stateDir}\n`)
+  process.stdout.write(
+    `${"NAMESPACE".padEnd(12)} ${"POD".padEnd(24)} ${"READY".padEnd(6)} ${"STATUS".padEnd(12)} ${"RESTARTS".padEnd(9)} IP\n`
+  )
+  for (const pod of pods.items) {
+    const statuses = pod.status?.containerStatuses ?? []
+    const phase = pod.metadata.deletionTimestamp ? "Terminating" : (pod.status?.phase ?? "Pending")
+    const ready = `${statuses.filter((s) => s.ready).length}/${(pod.spec?.containers ?? []).length}`
+    const restarts = statuses.reduce((sum, s) => sum + s.restartCount, 0)
+    process.stdout.write(
+      `${pod.metadata.namespace.padEnd(12)} ${pod.metadata.name.padEnd(24)} ${ready.padEnd(6)} ${phase.padEnd(12)} ${String(restarts).padEnd(9)} ${pod.status?.podIP ?? ""}\n`
+    )
+  }
+}
+
+/** POD [-n NS] [-c CONTAINER] [-f] [-- CMD...] */
+const podArgs = (args: ReadonlyArray<string>) => {
+  const dash = args.indexOf("--")
+  const own = dash < 0 ? args : args.slice(0, dash)
+  const command = dash < 0 ? [] : args.slice(dash + 1)
+  let namespace = "default"
+  let container: string | undefined
+  let follow = false
+  const positional: Array<string> = []
+  for (let i = 0; i < own.length; i++) {
+    const arg = own[i] as string
+    if (arg === "-n" || arg === "--namespace") namespace = own[++i] ?? fail(`${arg} needs a value`)
+    else if (arg === "-c" || arg === "--container") container = own[++i] ?? fail(`${arg} needs a value`)
+    else if (arg === "-f" || arg === "--follow") follow = true
+    else if (arg.startsWith("-")) fail(`unknown flag ${arg}`)
+    else positional.push(arg)
+  }
+  if (positional.length !== 1) fail("name one pod")
+  return { pod: positional[0] as string, namespace, container, follow, command }
+}
+
+const requirePod = async (namespace: string, name: string, container: string | undefined) => {
+  const pod = await api<PodView>(`/api/v1/namespaces/${namespace}/pods/${name}`)
+  if (pod.kind === "Status") return fail(`pod ${namespace}/${name}: ${pod.message}`, 1)
+  const names = (pod.spec?.containers ?? []).map((c) => c.name)
+  if (container !== undefined && !names.includes(container)) fail(`container ${container} is not in pod ${name} (${names.join(", ")})`, 1)
+  if (!(await listNetns()).includes(podNetns(namespace, name))) fail(`pod ${namespace}/${name} is not running yet`, 1)
+  return pod
+}
+
+const exec = async (args: ReadonlyArray<string>) => {
+  const { pod, namespace, container, command } = podArgs(args)
+  if (command.length === 0) fail("give the command after --")
+  await requirePod(namespace, pod, container)
+  // Every container of a pod is its network namespace; HOSTNAME is the pod's, as in a container.
+  const result = await execa("ip", ["netns", "exec", podNetns(namespace, pod), ...command], {
+    stdio: "inherit",
+    reject: false,
+    env: { HOSTNAME: pod }
+  })
+  process.exit(result.exitCode ?? 1)
+}
+
+const logs = async (args: ReadonlyArray<string>) => {
+  const { pod, namespace, container, follow } = podArgs(args)
+  const spec = await requirePod(namespace, pod, container)
+  const containers = spec.spec?.containers ?? []
+  const agent = containers.find((c) => c.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(c.image ?? ""))
+  if (container !== undefined && container !== agent?.name) {
+    process.stderr.write(`kubelan-sim: container ${container} runs no process in the simulator; only the kubelan container has logs\n`)
+    return
+  }
+  const file = join(podDir(namespace, pod), "kubelan.log")
+  const tail = await execa("tail", [follow ? "-F" : "-n", ...(follow ? ["-n", "+1"] : ["+1"]), file], { stdio: "inherit", reject: false })
+  process.exit(tail.exitCode ?? 0)
+}
+
+const [command, ...rest] = process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === "--"))
+switch (command) {
+  case "up":
+    await up(rest)
+    break
+  case "down":
+    await down()
+    break
+  case "status":
+    await status()
+    break
+  case "kubeconfig":
+    process.stdout.write(`${paths.kubeconfig}\n`)
+    break
+  case "exec":
+    await exec(rest)
+    break
+  case "logs":
+    await logs(rest)
+    break
+  case "-h":
+  case "--help":
+  case "help":
+    process.stdout.write(`${usage}\n`)
+    break
+  default:
+    fail(`${command === undefined ? "missing command" : `unknown command ${command}`}\n${usage}`)
+}

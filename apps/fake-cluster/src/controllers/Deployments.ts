@@ -1,0 +1,61 @@
+import { randomBytes } from "node:crypto"
+import type { KubeObject, Store } from "@kubelan/kube-fake"
+import { coalesce, controllerRef, isPodReady, kind, list, ownedBy, specOf, statusOf, watchKind } from "../Api.ts"
+import { templateHash } from "./StatefulSets.ts"
+
+/**
+ * Deployments, enough for the deploy/ examples: `replicas` pods named
+ * `<deployment>-<template hash>-<random>`, owned by the Deployment itself (no ReplicaSets);
+ * a changed template replaces every pod.
+ */
+const reconcile = (store: Store, deployment: KubeObject) => {
+  const namespace = deployment.metadata.namespace as string
+  const replicas = typeof specOf(deployment).replicas === "number" ? (specOf(deployment).replicas as number) : 1
+  const hash = templateHash(specOf(deployment).template)
+  const template = (specOf(deployment).template ?? {}) as { metadata?: { labels?: Record<string, string> }; spec?: Record<string, unknown> }
+  const pods = list(store, "pods", namespace).filter((pod) => ownedBy(pod, deployment) && !pod.metadata.deletionTimestamp)
+  const [current, stale] = [
+    pods.filter((pod) => pod.metadata.labels?.["pod-template-hash"] === hash),
+    pods.filter((pod) => pod.metadata.labels?.["pod-template-hash"] !== hash)
+  ]
+  for (const pod of stale) store.delete(kind("pods"), namespace, pod.metadata.name as string)
+  for (const pod of current.slice(replicas)) store.delete(kind("pods"), namespace, pod.metadata.name as string)
+  for (let i = current.length; i < replicas; i++)
+    store.create(kind("pods"), namespace, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: `${deployment.metadata.name}-${hash.slice(0, 9)}-${randomBytes(3).toString("hex").slice(0, 5)}`,
+        labels: { ...(template.metadata?.labels ?? {}), "pod-template-hash": hash },
+        ownerReferences: [controllerRef(deployment)]
+      },
+      spec: template.spec ?? {}
+    })
+  const ready = current.filter(isPodReady).length
+  const status = {
+    observedGeneration: deployment.metadata.generation,
+    replicas: Math.min(current.length, replicas),
+    readyReplicas: ready,
+    availableReplicas: ready,
+    updatedReplicas: Math.min(current.length, replicas)
+  }
+  if (JSON.stringify(statusOf(deployment)) !== JSON.stringify(status))
+    store.update(kind("deployments"), namespace, deployment.metadata.name as string, { ...deployment, status }, "status")
+}
+
+export const startDeploymentController = (store: Store) => {
+  const run = coalesce(10, () => {
+    for (const deployment of list(store, "deployments")) {
+      if (deployment.metadata.deletionTimestamp) continue
+      try {
+        reconcile(store, deployment)
+      } catch (error) {
+        process.stderr.write(`deployment controller: ${deployment.metadata.namespace}/${deployment.metadata.name}: ${String(error)}\n`)
+      }
+    }
+  })
+  const stops = [watchKind(store, "deployments", run), watchKind(store, "pods", run)]
+  return () => {
+    for (const stop of stops) stop()
+  }
+}
