@@ -1,5 +1,8 @@
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
+import { join } from "node:path"
 import {
   type AgentProcess,
+  agentBundle,
   endpointSlice,
   eventually,
   fdbDestinations,
@@ -118,6 +121,30 @@ describe("kubernetes backend", () => {
       'kubelan_skipped_endpoints_total{service="default/b",reason="malformed endpoint (needs addresses, and boolean conditions)"} 1'
     )
     expect(running.output()).toContain('skipped endpoint \\"db.example.com\\" of default/a: FQDN address type is not an IP family')
+  })
+})
+
+describe("the bundle as the image carries it", () => {
+  it("runs alone, with plain node and iproute2, and follows EndpointSlices", async () => {
+    // A directory with no node_modules anywhere above it: everything must be inside the file.
+    const alone = mkdtempSync("/kubelan-bundle-")
+    try {
+      copyFileSync(agentBundle, join(alone, "kubelan.mjs"))
+      net = await makePodNetwork({ purpose: "k8sbundle", pods: 1 })
+      const pod = net.pods[0]!
+      api = await startKubeFakeInNetns(pod.netns)
+      agent = startAgent({
+        netns: pod.netns,
+        config: "services: [a]\n",
+        env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" },
+        bundle: join(alone, "kubelan.mjs")
+      })
+      await agent.waitReady()
+      await put(api, endpointSlice("a", "a-1", ["10.99.0.50"]))
+      await fdbBecomes(pod.netns, ["10.99.0.50"])
+    } finally {
+      rmSync(alone, { recursive: true, force: true })
+    }
   })
 })
 

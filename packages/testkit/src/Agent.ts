@@ -28,6 +28,8 @@ export interface StartAgentOptions {
   readonly env?: Readonly<Record<string, string>>
   readonly args?: ReadonlyArray<string>
   readonly httpPort?: number
+  /** Another copy of the bundle (the file an image would carry). */
+  readonly bundle?: string
 }
 
 /**
@@ -39,15 +41,12 @@ export interface StartAgentOptions {
 export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]
 
 /** `ip netns exec NS node FLAGS kubelan.mjs ARGS`: the agent as a pod's container would run it. */
-export const runInNetnsArgs = (netns: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = agentNodeFlags) => [
-  "netns",
-  "exec",
-  netns,
-  process.execPath,
-  ...nodeFlags,
-  agentBundle,
-  ...args
-]
+export const runInNetnsArgs = (
+  netns: string,
+  args: ReadonlyArray<string>,
+  nodeFlags: ReadonlyArray<string> = agentNodeFlags,
+  bundle = agentBundle
+) => ["netns", "exec", netns, process.execPath, ...nodeFlags, bundle, ...args]
 
 /** Starts the real agent bundle inside a pod namespace, with its config in a fresh directory. */
 export const startAgent = (options: StartAgentOptions): AgentProcess => {
@@ -60,13 +59,17 @@ export const startAgent = (options: StartAgentOptions): AgentProcess => {
   }
   writeConfig(options.config)
   let output = ""
-  const child = execa("ip", runInNetnsArgs(options.netns, ["--config", configPath, ...(options.args ?? [])]), {
-    reject: false,
-    all: true,
-    buffer: false,
-    env: { ...options.env },
-    extendEnv: true
-  })
+  const child = execa(
+    "ip",
+    runInNetnsArgs(options.netns, ["--config", configPath, ...(options.args ?? [])], agentNodeFlags, options.bundle),
+    {
+      reject: false,
+      all: true,
+      buffer: false,
+      env: { ...options.env },
+      extendEnv: true
+    }
+  )
   child.all?.setEncoding("utf8").on("data", (chunk: string) => {
     output += chunk
   })
