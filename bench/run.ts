@@ -2,6 +2,7 @@
 // Needs root (network namespaces) and the agent bundle (`pnpm build`, which `pnpm bench` runs first).
 import { removeNamespacesWithPrefix, testPrefix } from "@kubelan/testkit"
 import { benchAgentFootprint, printAgentFootprint } from "./agentFootprint.ts"
+import { benchTwentyReplicas, printTwentyReplicas } from "./fakeCluster.ts"
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
 import { benchEventToKernel, benchInitialSync, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 
@@ -15,6 +16,7 @@ try {
     await benchTrafficPerChange(20, 0),
     await benchTrafficPerChange(20, 1000)
   )
+  printTwentyReplicas(await benchTwentyReplicas(20))
 } finally {
   await removeNamespacesWithPrefix(`${testPrefix}bench-`)
 }

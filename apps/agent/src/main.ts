@@ -1,3 +1,4 @@
+import module from "node:module"
 import {
   ConfigError,
   configKeys,
@@ -13,6 +14,10 @@ import { agentLayer } from "./Agent.ts"
 import { parseCommandLine, usage } from "./Cli.ts"
 import * as Logging from "./Logging.ts"
 import { version } from "./version.ts"
+
+// Reuse compiled code across starts (many pods start the same bundle on one node). Best effort:
+// where no temporary directory is writable, Node simply compiles as usual.
+module.enableCompileCache?.()
 
 const badConfig = 2
 

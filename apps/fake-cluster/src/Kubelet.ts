@@ -212,6 +212,7 @@ export class Kubelet {
     const child = spawnAgent(running.netns, this.agentArgs(running, container), this.agentEnv(pod, running, container))
     state.child = child
     state.startedAt = new Date().toISOString()
+    running.log.write(`kubelan-sim: ${state.startedAt} starting container kubelan\n`)
     child.stdout?.pipe(running.log, { end: false })
     child.stderr?.pipe(running.log, { end: false })
     void child.then((result) => {

@@ -39,7 +39,7 @@ export const statefulSetPod = (set: KubeObject, ordinal: number, hash: string): 
 }
 
 /**
- * OrderedReady, as the real controller's default: pod N+1 is made once 0..N are running and
+ * OrderedReady, as the real controller's default (Parallel when the spec asks for it): pod N+1 is made once 0..N are running and
  * ready; scale-down removes the highest ordinal first, one at a time; a changed template
  * replaces pods from the highest ordinal down, one at a time.
  */
@@ -55,7 +55,17 @@ const reconcile = (store: Store, set: KubeObject) => {
   const terminating = pods.some((pod) => pod.metadata.deletionTimestamp)
   const current = (pod: KubeObject) => pod.metadata.labels?.["controller-revision-hash"] === `${set.metadata.name}-${hash}`
 
-  if (!terminating) {
+  const parallel = specOf(set).podManagementPolicy === "Parallel"
+  if (parallel) {
+    // Parallel: every missing pod at once, every extra one at once; updates still one at a time.
+    for (const pod of pods.filter((candidate) => ordinalOf(set, candidate) >= replicas && !candidate.metadata.deletionTimestamp))
+      store.delete(kind("pods"), namespace, pod.metadata.name as string)
+    for (let ordinal = 0; ordinal < replicas; ordinal++)
+      if (!byOrdinal.has(ordinal)) store.create(kind("pods"), namespace, statefulSetPod(set, ordinal, hash))
+    const stale = pods.filter((pod) => ordinalOf(set, pod) < replicas && !current(pod))
+    if (!terminating && stale.length > 0 && pods.filter((pod) => ordinalOf(set, pod) < replicas).every(settled))
+      store.delete(kind("pods"), namespace, (stale.at(-1) as KubeObject).metadata.name as string)
+  } else if (!terminating) {
     const extra = pods.filter((pod) => ordinalOf(set, pod) >= replicas).at(-1)
     if (extra !== undefined) store.delete(kind("pods"), namespace, extra.metadata.name as string)
     else {

@@ -1,0 +1,99 @@
+// The seed's example at 20 replicas on kubelan-sim: from `kubectl apply` until every pod's FDB
+// holds every other pod, and how that time splits between pod start-up and the agents.
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { fdbDestinations, testPrefix } from "@kubelan/testkit"
+import { execa } from "execa"
+import { fmt } from "./stats.ts"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+export const benchTwentyReplicas = async (replicas = 20) => {
+  const env = {
+    KUBELAN_SIM_STATE: mkdtempSync(join(tmpdir(), "klsim-bench-")),
+    KUBELAN_SIM_PREFIX: `${testPrefix}bench-sim${randomBytes(2).toString("hex")}-`
+  }
+  const sim = (args: ReadonlyArray<string>) =>
+    execa(process.execPath, [`${root}apps/fake-cluster/src/cli.ts`, ...args], { env, reject: false, all: true })
+  const kubeconfig = join(env.KUBELAN_SIM_STATE, "kubeconfig")
+  const kubectl = (args: ReadonlyArray<string>, input?: string) =>
+    execa("kubectl", ["--kubeconfig", kubeconfig, "--cache-dir", join(env.KUBELAN_SIM_STATE, "cache"), ...args], {
+      reject: false,
+      all: true,
+      ...(input ? { input } : {})
+    })
+  const up = await sim(["up", "--listen", "127.0.0.1:0"])
+  if (up.exitCode !== 0) throw new Error(up.all)
+  try {
+    const manifest = readFileSync(`${root}deploy/k8s-example.yaml`, "utf8")
+      .replace("replicas: 3", `replicas: ${replicas}`)
+      .replace("  serviceName: kubelan\n", "  serviceName: kubelan\n  podManagementPolicy: Parallel\n")
+    const pods = Array.from({ length: replicas }, (_, i) => `kubelan-${i}`)
+    const netns = (pod: string) => `${env.KUBELAN_SIM_PREFIX}default-${pod}`
+    const applied = performance.now()
+    const appliedAt = Date.now()
+    const result = await kubectl(["apply", "-f", "-"], manifest)
+    if (result.exitCode !== 0) throw new Error(result.all)
+    for (;;) {
+      const complete = await Promise.all(
+        pods.map((pod) =>
+          fdbDestinations(netns(pod), "kubelan")
+            .then((fdb) => fdb.length === replicas - 1)
+            .catch(() => false)
+        )
+      )
+      if (complete.every(Boolean)) break
+      if (performance.now() - applied > 180_000) throw new Error("the 20 pods did not all converge in 3 minutes")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const total = performance.now() - applied
+    // Per pod, from its log: when the kubelet started the agent, and when the agent was ready.
+    const timings = pods.map((pod) => {
+      const log = readFileSync(join(env.KUBELAN_SIM_STATE, "pods", `default_${pod}`, "kubelan.log"), "utf8")
+      const started = Date.parse(/kubelan-sim: (\S+) starting container kubelan/.exec(log)?.[1] ?? "")
+      const ready = JSON.parse(log.split("\n").find((line) => line.includes("first full membership sync programmed")) ?? "{}").time
+      return { started: started - appliedAt, agentReady: Date.parse(ready) - started }
+    })
+    const lastStart = Math.max(...timings.map((timing) => timing.started))
+    let answered = 0
+    for (let from = 0; from < replicas; from++)
+      for (let to = 0; to < replicas; to++)
+        if (
+          from !== to &&
+          (
+            await execa(
+              "ip",
+              ["netns", "exec", netns(pods[from] as string), "arping", "-c", "1", "-w", "2", "-I", "kubelan", `192.168.69.${to + 1}`],
+              { reject: false }
+            )
+          ).exitCode === 0
+        )
+          answered++
+    return {
+      replicas,
+      total,
+      lastStart,
+      agentReadyMedian: timings.map((timing) => timing.agentReady).sort((a, b) => a - b)[replicas >> 1] as number,
+      answered
+    }
+  } finally {
+    await kubectl(["delete", "-f", `${root}deploy/k8s-example.yaml`, "--wait=false"])
+    await sim(["down"])
+  }
+}
+
+export const printTwentyReplicas = (r: Awaited<ReturnType<typeof benchTwentyReplicas>>) => {
+  console.log(
+    `kubelan-sim: kubectl apply of a ${r.replicas}-replica example (podManagementPolicy: Parallel) until every FDB holds every peer`
+  )
+  console.log(`  total: ${fmt(r.total)}; all ${r.answered} of ${r.replicas * (r.replicas - 1)} pairs then answered arping`)
+  console.log(
+    `  pod start-up (apply → last agent process started): ${fmt(r.lastStart)} = ${((100 * r.lastStart) / r.total).toFixed(0)}% of the total`
+  )
+  console.log(
+    `  agents (last agent started → full mesh): ${fmt(r.total - r.lastStart)} = ${((100 * (r.total - r.lastStart)) / r.total).toFixed(0)}%; median agent start-to-ready ${fmt(r.agentReadyMedian)}`
+  )
+}
