@@ -145,6 +145,33 @@ describe("kubelan-sim with the seed's example", () => {
     await expectFullMesh(2)
   })
 
+  it("a failing liveness probe restarts the agent, as a kubelet would", async () => {
+    const pod = [
+      "apiVersion: v1",
+      "kind: Pod",
+      "metadata:",
+      "  name: liveness",
+      "spec:",
+      "  containers:",
+      "    - name: kubelan",
+      "      image: kubelan",
+      "      env: [{ name: KL_VXLAN_INTERFACE, value: probe0 }]",
+      "      ports: [{ name: http, containerPort: 8181 }]",
+      "      livenessProbe:",
+      "        httpGet: { path: /no-such-endpoint, port: http }",
+      "        periodSeconds: 1",
+      "        failureThreshold: 2"
+    ].join("\n")
+    expect((await sim.kubectl(["apply", "-f", "-"], pod)).exitCode).toBe(0)
+    await waitFor(
+      "a restart",
+      async () =>
+        Number((await sim.kubectl(["get", "pod", "liveness", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"])).stdout) >= 1
+    )
+    expect((await sim.sim(["logs", "liveness"])).all).toContain("liveness probe failed; restarting container kubelan")
+    expect((await sim.kubectl(["delete", "pod", "liveness"])).exitCode).toBe(0)
+  })
+
   it("kubectl delete -f, then down, leave nothing behind", async () => {
     expect((await sim.kubectl(["delete", "-f", exampleManifest])).exitCode).toBe(0)
     await waitFor("the pods to go", async () => (await podNames()).length === 0)

@@ -2,8 +2,15 @@ import { randomBytes } from "node:crypto"
 import { rmSync } from "node:fs"
 import { run } from "./run.ts"
 
-/** Every namespace the tests make starts with this, so leftovers can be found and removed. */
-export const testPrefix = "kltest-"
+/** Every namespace any test run makes starts with this. */
+export const testFamilyPrefix = "kltest-"
+
+/**
+ * This run's namespaces start with this: the global setup picks the run id and the test
+ * workers inherit it, so a run checks (and removes) only its own leftovers, never those of a
+ * run beside it.
+ */
+export const testPrefix = `${testFamilyPrefix}${process.env.KUBELAN_TEST_RUN ?? "solo"}-`
 
 export const listNamespaces = async (): Promise<Array<string>> =>
   (await run("ip", ["netns", "list"])).stdout
