@@ -45,7 +45,7 @@ describe("iproute2 netlink", () => {
         const netlink = yield* Netlink
         const error = yield* Effect.flip(netlink.applyFdb("missing0", { add: ["10.0.0.1"], remove: [] }))
         expect(error._tag).toBe("NetlinkCommandError")
-        expect(error.message).toMatch(/bridge -n kltest-netlink-\w+-p0 -force -batch - failed/)
+        expect(error.message).toMatch(/bridge -n kltest-\w+-netlink-\w+-p0 -force -batch - failed/)
       })
     )
   )
