@@ -72,3 +72,27 @@ export const apply = (store: Store, resource: string, namespace: string | undefi
     metadata: { ...existing.metadata, ...object.metadata, resourceVersion: existing.metadata.resourceVersion as string }
   })
 }
+
+/**
+ * A workload controller's loop: on any change of its own kind or of pods (and on a slow tick,
+ * for what events miss), reconcile every live object of its kind; a failure is logged and
+ * retried on the next round.
+ */
+export const startWorkloadController = (store: Store, resource: string, reconcile: (store: Store, object: KubeObject) => void) => {
+  const run = coalesce(10, () => {
+    for (const object of list(store, resource)) {
+      if (object.metadata.deletionTimestamp) continue
+      try {
+        reconcile(store, object)
+      } catch (error) {
+        process.stderr.write(`${resource} controller: ${object.metadata.namespace}/${object.metadata.name}: ${String(error)}\n`)
+      }
+    }
+  })
+  const stops = [watchKind(store, resource, run), watchKind(store, "pods", run)]
+  const tick = setInterval(run, 1000)
+  return () => {
+    clearInterval(tick)
+    for (const stop of stops) stop()
+  }
+}

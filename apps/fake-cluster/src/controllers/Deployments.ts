@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
-import { coalesce, controllerRef, isPodReady, kind, list, ownedBy, specOf, statusOf, watchKind } from "../Api.ts"
+import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf } from "../Api.ts"
 import { templateHash } from "./StatefulSets.ts"
 
 /**
@@ -43,19 +43,4 @@ const reconcile = (store: Store, deployment: KubeObject) => {
     store.update(kind("deployments"), namespace, deployment.metadata.name as string, { ...deployment, status }, "status")
 }
 
-export const startDeploymentController = (store: Store) => {
-  const run = coalesce(10, () => {
-    for (const deployment of list(store, "deployments")) {
-      if (deployment.metadata.deletionTimestamp) continue
-      try {
-        reconcile(store, deployment)
-      } catch (error) {
-        process.stderr.write(`deployment controller: ${deployment.metadata.namespace}/${deployment.metadata.name}: ${String(error)}\n`)
-      }
-    }
-  })
-  const stops = [watchKind(store, "deployments", run), watchKind(store, "pods", run)]
-  return () => {
-    for (const stop of stops) stop()
-  }
-}
+export const startDeploymentController = (store: Store) => startWorkloadController(store, "deployments", reconcile)

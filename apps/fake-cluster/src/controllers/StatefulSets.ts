@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
-import { coalesce, controllerRef, isPodReady, kind, list, ownedBy, specOf, statusOf, watchKind } from "../Api.ts"
+import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf } from "../Api.ts"
 
 /** A stable hash of a pod template: pods carrying another hash are from an older revision. */
 export const templateHash = (template: unknown) =>
@@ -98,21 +98,4 @@ const reconcile = (store: Store, set: KubeObject) => {
     store.update(kind("statefulsets"), namespace, set.metadata.name as string, { ...set, status }, "status")
 }
 
-export const startStatefulSetController = (store: Store) => {
-  const run = coalesce(10, () => {
-    for (const set of list(store, "statefulsets")) {
-      if (set.metadata.deletionTimestamp) continue
-      try {
-        reconcile(store, set)
-      } catch (error) {
-        process.stderr.write(`statefulset controller: ${set.metadata.namespace}/${set.metadata.name}: ${String(error)}\n`)
-      }
-    }
-  })
-  const stops = [watchKind(store, "statefulsets", run), watchKind(store, "pods", run)]
-  const tick = setInterval(run, 1000)
-  return () => {
-    clearInterval(tick)
-    for (const stop of stops) stop()
-  }
-}
+export const startStatefulSetController = (store: Store) => startWorkloadController(store, "statefulsets", reconcile)
