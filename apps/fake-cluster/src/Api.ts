@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { isRecord, type KubeObject, type ResourceType, resourceTypes, type Store, type WatchEvent } from "@kubelan/kube-fake"
 
 /** In-process access to kube-fake's store for the controllers and the kubelet. */
@@ -96,3 +97,10 @@ export const startWorkloadController = (store: Store, resource: string, reconcil
     for (const stop of stops) stop()
   }
 }
+
+/** A stable hash of a pod template: pods carrying another hash are from an older revision. */
+export const templateHash = (template: unknown) =>
+  createHash("sha256")
+    .update(JSON.stringify(template ?? {}))
+    .digest("hex")
+    .slice(0, 10)

@@ -1,13 +1,5 @@
-import { createHash } from "node:crypto"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
 import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf } from "../Api.ts"
-
-/** A stable hash of a pod template: pods carrying another hash are from an older revision. */
-export const templateHash = (template: unknown) =>
-  createHash("sha256")
-    .update(JSON.stringify(template ?? {}))
-    .digest("hex")
-    .slice(0, 10)
 
 const ordinalOf = (set: KubeObject, pod: KubeObject) => {
   const match = new RegExp(`^${set.metadata.name}-(\\d+)$`).exec(pod.metadata.name ?? "")
