@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
-import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf } from "../Api.ts"
+import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf, templateHash } from "../Api.ts"
 
 /**
  * Deployments, enough for the deploy/ examples: `replicas` pods named

@@ -1,5 +1,5 @@
 import type { KubeObject, Store } from "@kubelan/kube-fake"
-import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf } from "../Api.ts"
+import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf, templateHash } from "../Api.ts"
 
 const ordinalOf = (set: KubeObject, pod: KubeObject) => {
   const match = new RegExp(`^${set.metadata.name}-(\\d+)$`).exec(pod.metadata.name ?? "")
