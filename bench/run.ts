@@ -2,7 +2,7 @@
 // Needs root (network namespaces) and the agent bundle (`pnpm build`, which `pnpm bench` runs first).
 import { removeNamespacesWithPrefix, testPrefix } from "@kubelan/testkit"
 import { benchAgentFootprint, printAgentFootprint } from "./agentFootprint.ts"
-import { benchTwentyReplicas, printTwentyReplicas } from "./fakeCluster.ts"
+import { benchSliceUpdates, benchTwentyReplicas, printSliceUpdates, printTwentyReplicas } from "./fakeCluster.ts"
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
 import { benchEventToKernel, benchInitialSync, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 
@@ -17,6 +17,7 @@ try {
     await benchTrafficPerChange(20, 1000)
   )
   printTwentyReplicas(await benchTwentyReplicas(20))
+  printSliceUpdates(await benchSliceUpdates(200))
 } finally {
   await removeNamespacesWithPrefix(`${testPrefix}bench-`)
 }

@@ -79,6 +79,9 @@ describe("kubelan-sim with the seed's example", () => {
     expect(slice.metadata.labels["endpointslice.kubernetes.io/managed-by"]).toBe("endpointslice-controller.k8s.io")
     expect(slice.metadata.ownerReferences[0]).toMatchObject({ kind: "Service", name: "kubelan", controller: true })
     expect(slice.endpoints.map((endpoint: any) => endpoint.targetRef.name)).toEqual(["kubelan-0", "kubelan-1", "kubelan-2"])
+    const table = (await sim.kubectl(["get", "pods"])).stdout
+    expect(table).toMatch(/^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\n/)
+    expect(table).toMatch(/^kubelan-0\s+2\/2\s+Running\s+0\s+\d+s$/m)
     const logs = await sim.sim(["logs", "kubelan-0"])
     expect(logs.all).toContain("ready: first full membership sync programmed")
   })

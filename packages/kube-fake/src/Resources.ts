@@ -1,3 +1,36 @@
+export interface Column {
+  readonly name: string
+  readonly path?: ReadonlyArray<string>
+  readonly value?: (object: Record<string, unknown>) => unknown
+  readonly wide?: boolean
+  /** Where the column stands: before the Age column (default) or after it. */
+  readonly afterAge?: boolean
+}
+
+type PodStatusView = {
+  phase?: string
+  podIP?: string
+  containerStatuses?: Array<{ ready?: boolean; restartCount?: number }>
+}
+const podStatus = (pod: Record<string, unknown>) => (pod.status ?? {}) as PodStatusView
+const podContainers = (pod: Record<string, unknown>) => ((pod.spec as { containers?: Array<unknown> } | undefined)?.containers ?? []).length
+const podColumns: ReadonlyArray<Column> = [
+  {
+    name: "Ready",
+    value: (pod) => `${(podStatus(pod).containerStatuses ?? []).filter((status) => status.ready).length}/${podContainers(pod)}`
+  },
+  {
+    name: "Status",
+    value: (pod) =>
+      (pod.metadata as { deletionTimestamp?: string }).deletionTimestamp ? "Terminating" : (podStatus(pod).phase ?? "Pending")
+  },
+  {
+    name: "Restarts",
+    value: (pod) => (podStatus(pod).containerStatuses ?? []).reduce((sum, status) => sum + (status.restartCount ?? 0), 0)
+  },
+  { name: "IP", path: ["status", "podIP"], wide: true, afterAge: true }
+]
+
 /** The kinds kube-fake serves, described once for routing, discovery documents and tables. */
 export interface ResourceType {
   readonly group: string
@@ -12,8 +45,11 @@ export interface ResourceType {
   readonly subresources: ReadonlyArray<string>
   /** `all` puts a kind in `kubectl get all`. */
   readonly categories: ReadonlyArray<string>
-  /** Extra `kubectl get` columns: header and a JSON path into the object. */
-  readonly columns: ReadonlyArray<{ readonly name: string; readonly path: ReadonlyArray<string> }>
+  /**
+   * Extra `kubectl get` columns: a header and either a JSON path into the object or a function
+   * of it; `wide` columns show only with `-o wide`.
+   */
+  readonly columns: ReadonlyArray<Column>
 }
 
 const resource = (
@@ -55,10 +91,7 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
     shortNames: ["po"],
     categories: ["all"],
     subresources: ["status"],
-    columns: [
-      { name: "Status", path: ["status", "phase"] },
-      { name: "IP", path: ["status", "podIP"] }
-    ]
+    columns: podColumns
   }),
   resource("", "v1", "configmaps", "ConfigMap", true, { shortNames: ["cm"] }),
   resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"] }),

@@ -1,5 +1,5 @@
 import { isRecord, type KubeObject } from "./KubeObject.ts"
-import type { ResourceType } from "./Resources.ts"
+import type { Column, ResourceType } from "./Resources.ts"
 
 /** `kubectl get` asks for `as=Table`: rows of cells under column definitions. */
 export const wantsTable = (accept: string | undefined) => accept !== undefined && /as=Table/.test(accept.split(",")[0] ?? "")
@@ -15,6 +15,8 @@ const age = (timestamp: string | undefined) => {
 const at = (object: unknown, path: ReadonlyArray<string>): unknown =>
   path.reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)
 
+const columnValue = (column: Column, object: KubeObject) => (column.value ? column.value(object) : at(object, column.path ?? []))
+
 const cell = (value: unknown) =>
   value === undefined || value === null ? "<none>" : typeof value === "object" ? JSON.stringify(value) : value
 
@@ -24,6 +26,17 @@ const rowObject = (object: KubeObject, includeObject: string | null) =>
     : includeObject === "None"
       ? undefined
       : { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata }
+
+const before = (type: ResourceType) => type.columns.filter((column) => !column.afterAge)
+const after = (type: ResourceType) => type.columns.filter((column) => column.afterAge)
+// kubectl shows priority-0 columns always and priority-1 ones with -o wide.
+const definition = (column: Column) => ({
+  name: column.name,
+  type: "string",
+  format: "",
+  description: column.name,
+  priority: column.wide ? 1 : 0
+})
 
 export const toTable = (
   type: ResourceType,
@@ -36,11 +49,17 @@ export const toTable = (
   metadata,
   columnDefinitions: [
     { name: "Name", type: "string", format: "name", description: "Name must be unique within a namespace.", priority: 0 },
-    ...type.columns.map((column) => ({ name: column.name, type: "string", format: "", description: column.name, priority: 0 })),
-    { name: "Age", type: "string", format: "", description: "Time since creation.", priority: 0 }
+    ...before(type).map(definition),
+    { name: "Age", type: "string", format: "", description: "Time since creation.", priority: 0 },
+    ...after(type).map(definition)
   ],
   rows: objects.map((object) => ({
-    cells: [object.metadata.name, ...type.columns.map((column) => cell(at(object, column.path))), age(object.metadata.creationTimestamp)],
+    cells: [
+      object.metadata.name,
+      ...before(type).map((column) => cell(columnValue(column, object))),
+      age(object.metadata.creationTimestamp),
+      ...after(type).map((column) => cell(columnValue(column, object)))
+    ],
     object: rowObject(object, includeObject)
   }))
 })
