@@ -1,6 +1,7 @@
 // The kubernetes backend end to end: kube-fake in the pod's namespace, the agent bundle run as
 // the image runs it, the kernel's own FDB events as the clock.
-import { endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
+import { readFileSync } from "node:fs"
+import { type AgentProcess, endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
 import { execa } from "execa"
 import { fmt, median, verdict } from "./stats.ts"
 
@@ -39,6 +40,7 @@ const withAgent = async <A>(
   body: (context: {
     netns: string
     api: Awaited<ReturnType<typeof startKubeFakeInNetns>>
+    agent: AgentProcess
     startedAt: number
     readyAt: () => Promise<number>
   }) => Promise<A>
@@ -58,7 +60,7 @@ const withAgent = async <A>(
     }
     try {
       await agent.waitReady(30_000)
-      return await body({ netns, api, startedAt, readyAt })
+      return await body({ netns, api, agent, startedAt, readyAt })
     } finally {
       await agent.kill("SIGKILL")
     }
@@ -109,11 +111,24 @@ export const benchEventToKernel = async (changes: number) =>
     }
   )
 
+const rssMegabytes = (pid: number | undefined) =>
+  Number(
+    (
+      readFileSync(`/proc/${pid}/status`, "utf8")
+        .split("\n")
+        .find((line) => line.startsWith("VmRSS:")) ?? ""
+    ).replace(/\D+/g, "")
+  ) / 1024
+
 export const benchInitialSync = async (peers: number) => {
-  const synced = await withAgent(
+  const { synced, rss } = await withAgent(
     "bench-init",
     (api) => createSlices(api, "lan", peers, 100),
-    async ({ startedAt, readyAt }) => (await readyAt()) - startedAt
+    async ({ startedAt, readyAt, agent }) => {
+      const synced = (await readyAt()) - startedAt
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      return { synced, rss: rssMegabytes(agent.pid) }
+    }
   )
   const net = await makePodNetwork({ purpose: "bench-raw", pods: 1 })
   try {
@@ -122,7 +137,7 @@ export const benchInitialSync = async (peers: number) => {
     const lines = Array.from({ length: peers }, (_, i) => `fdb append 00:00:00:00:00:00 dev raw0 dst ${address(i)}\n`).join("")
     const started = performance.now()
     await run("bridge", ["-n", netns, "-batch", "-"], { input: lines })
-    return { synced, raw: performance.now() - started, peers }
+    return { synced, rss, raw: performance.now() - started, peers }
   } finally {
     await net.destroy()
   }
@@ -185,6 +200,9 @@ export const printKubernetes = (
   )
   console.log(
     `  initial sync, agent start to ${init.peers} peers programmed: ${fmt(init.synced)} (raw bridge -batch of the same entries: ${fmt(init.raw)}, ratio ${(init.synced / init.raw).toFixed(1)})  target ≤ 2000 ms: ${verdict(init.synced, 2000)}`
+  )
+  console.log(
+    `  RSS at idle following those ${init.peers} peers through the kubernetes backend: ${init.rss.toFixed(1)} MB (the static agent's target is 100 MB)`
   )
   console.log(
     `  per membership change: ${quiet.bytes.toFixed(0)} bytes, ${quiet.events.toFixed(2)} EndpointSlice events (no unrelated slices)`

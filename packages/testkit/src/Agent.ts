@@ -10,6 +10,8 @@ export const agentBundle = fileURLToPath(new URL("../../../apps/agent/dist/kubel
 
 export interface AgentProcess {
   readonly netns: string
+  /** The agent's own pid (`ip netns exec` execs it in place). */
+  readonly pid: number | undefined
   readonly configPath: string
   readonly dir: string
   /** Everything the agent printed so far, stdout and stderr interleaved. */
@@ -35,8 +37,8 @@ export interface StartAgentOptions {
 /**
  * The V8 options the image runs the agent with (deploy/Dockerfile's ENTRYPOINT; a test keeps the
  * two equal). The agent's work is in the kernel and in child processes, so it trades the JIT and a
- * large young generation for memory: an idle agent holding 5000 peers stays near 95 MB RSS
- * instead of ~125 MB. `pnpm bench` measures both.
+ * large young generation for memory: an idle agent holding 5000 peers measures 91–105 MB RSS
+ * instead of 125–140 MB. `pnpm bench` measures both.
  */
 export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]
 
@@ -85,6 +87,7 @@ export const startAgent = (options: StartAgentOptions): AgentProcess => {
   }
   return {
     netns: options.netns,
+    pid: child.pid,
     configPath,
     dir,
     output: () => output,
