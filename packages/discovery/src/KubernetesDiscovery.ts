@@ -45,6 +45,24 @@ const followService = Effect.fnUntraced(function* (
       )
       yield* Effect.sleep(wait)
     })
+  /** Folds watch events into the slices; publishes once per batch that changed something. */
+  const pending: Array<[string, unknown]> = []
+  const applyPending = Effect.gen(function* () {
+    let changed = false
+    for (const [type, object] of pending.splice(0)) {
+      const version = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion
+      if (typeof version === "string") resourceVersion = version
+      if (type === "BOOKMARK") continue
+      const decoded = decodeEndpointSlice(service, object)
+      if (type === "DELETED") slices.delete(decoded.name)
+      else slices.set(decoded.name, decoded)
+      changed = true
+    }
+    if (changed) {
+      failures = 0
+      yield* publish(membershipOf(slices, synced))
+    }
+  })
   for (;;) {
     if (resourceVersion === undefined) {
       const listed = yield* Effect.result(listServiceSlices(config, namespace, name, timeoutMillis()))
@@ -64,11 +82,10 @@ const followService = Effect.fnUntraced(function* (
       yield* publish(membershipOf(slices, synced))
     }
     const timeoutSeconds = Math.max(1, Math.round(timeoutMillis() / 1000))
-    const pending: Array<[string, unknown]> = []
     const watched = yield* Effect.result(
       watchServiceSlices(config, namespace, name, resourceVersion, timeoutSeconds, (type, object) => {
         pending.push([type, object])
-        Effect.runFork(apply())
+        Effect.runFork(applyPending)
       }).pipe(
         Effect.timeoutOrElse({
           duration: Duration.seconds(timeoutSeconds + hungGrace(timeoutSeconds)),
@@ -76,7 +93,7 @@ const followService = Effect.fnUntraced(function* (
         })
       )
     )
-    yield* apply()
+    yield* applyPending
     if (watched._tag === "Success") continue
     const error = watched.failure
     if (error instanceof WatchHung)
@@ -85,25 +102,6 @@ const followService = Effect.fnUntraced(function* (
       yield* Effect.logInfo("kubernetes: resourceVersion expired (410); relisting", { service, resourceVersion })
       resourceVersion = undefined
     } else yield* retryAfterFailure(error)
-
-    function apply() {
-      return Effect.gen(function* () {
-        let changed = false
-        for (const [type, object] of pending.splice(0)) {
-          const version = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion
-          if (typeof version === "string") resourceVersion = version
-          if (type === "BOOKMARK") continue
-          const decoded = decodeEndpointSlice(service, object)
-          if (type === "DELETED") slices.delete(decoded.name)
-          else slices.set(decoded.name, decoded)
-          changed = true
-        }
-        if (changed) {
-          failures = 0
-          yield* publish(membershipOf(slices, synced))
-        }
-      })
-    }
   }
 })
 
