@@ -37,8 +37,8 @@ export interface StartAgentOptions {
 /**
  * The V8 options the image runs the agent with (deploy/Dockerfile's ENTRYPOINT; a test keeps the
  * two equal). The agent's work is in the kernel and in child processes, so it trades the JIT and a
- * large young generation for memory: an idle agent holding 5000 peers measures 91–105 MB RSS
- * instead of 125–140 MB. `pnpm bench` measures both.
+ * large young generation for memory: an idle agent holding 5000 peers measures ~95 MB RSS
+ * instead of ~133 MB. `pnpm bench` measures both.
  */
 export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]
 
