@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs"
 import { type AgentProcess, endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
 import { execa } from "execa"
-import { fmt, median, verdict } from "./stats.ts"
+import { fmt, verdict } from "./stats.ts"
 
 const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 const address = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
@@ -213,5 +213,3 @@ export const printKubernetes = (
     `  per membership change: ${noisy.bytes.toFixed(0)} bytes, ${noisy.events.toFixed(2)} EndpointSlice events (${noisy.unrelated} unrelated slices churning)  target identical: ${sameEvents ? "same events" : "DIFFERENT events"}, bytes ${byteDelta >= 0 ? "+" : ""}${byteDelta.toFixed(0)} (resourceVersions grow longer as the store counts up)`
   )
 }
-
-export { median }

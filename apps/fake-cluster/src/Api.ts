@@ -64,16 +64,6 @@ export const coalesce = (millis: number, work: () => void) => {
   }
 }
 
-/** Creates or replaces, ignoring a write that changes nothing (the store drops no-ops itself). */
-export const apply = (store: Store, resource: string, namespace: string | undefined, object: KubeObject) => {
-  const existing = object.metadata.name === undefined ? undefined : tryGet(store, resource, namespace, object.metadata.name)
-  if (existing === undefined) return store.create(kind(resource), namespace, object)
-  return store.update(kind(resource), namespace, object.metadata.name as string, {
-    ...object,
-    metadata: { ...existing.metadata, ...object.metadata, resourceVersion: existing.metadata.resourceVersion as string }
-  })
-}
-
 /**
  * A workload controller's loop: on any change of its own kind or of pods (and on a slow tick,
  * for what events miss), reconcile every live object of its kind; a failure is logged and

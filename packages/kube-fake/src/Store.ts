@@ -306,5 +306,3 @@ export class Store {
 }
 
 export const gone = (from: number, oldest: number) => new ApiError(410, "Expired", `too old resource version: ${from} (${oldest})`)
-
-export const isStatusObject = (value: unknown) => isRecord(value) && value.kind === "Status"

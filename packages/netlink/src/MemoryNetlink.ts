@@ -99,7 +99,16 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
 
   const ops: LinkOps = { readLink, createVxlan, deleteLink, setMtuUp }
   const netlink = Netlink.of({ ensureVxlan: ensureVxlanWith(ops), deleteLink, readLink, readFdb, applyFdb, detectUnderlay, changes })
-  return { netlink, kernel: Ref.get(kernel) }
+  /** Changes an FDB without a kernel event, as when a monitor misses one: only a re-read sees it. */
+  const removeFdbSilently = (name: string, dst: string) =>
+    Ref.update(kernel, (current) => {
+      const link = current.links.get(name)
+      if (link === undefined) return current
+      const fdb = new Set(link.fdb)
+      fdb.delete(dst)
+      return { ...current, links: new Map(current.links).set(name, { ...link, fdb }) }
+    })
+  return { netlink, kernel: Ref.get(kernel), removeFdbSilently }
 })
 
 /** The in-memory layer for unit tests. */

@@ -78,12 +78,18 @@ const make = Effect.gen(function* () {
     reportedSkips: new Set(),
     ready: false
   }
-  /** Look at the kernel again before trusting what the agent believes is there. */
-  const distrust = (link: boolean) => {
-    state.known = undefined
-    if (link) state.checkLink = true
-  }
-  const trigger = (reason: Trigger) => Queue.offer(triggers, reason).pipe(Effect.asVoid)
+  /**
+   * Cues a pass. Only a membership change may trust what the agent last programmed; any other
+   * cue reads the FDB again, and all but an FDB event also check the link.
+   */
+  const trigger = (reason: Trigger) =>
+    Effect.suspend(() => {
+      if (reason !== "membership") {
+        state.known = undefined
+        if (reason !== "kernel-fdb") state.checkLink = true
+      }
+      return Queue.offer(triggers, reason).pipe(Effect.asVoid)
+    })
 
   /** Makes the interface match the config: create, adopt, or recreate; runs `up` unless adopted. */
   const ensureInterface = Effect.fnUntraced(function* (config: KubelanConfig) {
@@ -209,7 +215,6 @@ const make = Effect.gen(function* () {
           // Shutdown interrupts a pass in flight: that is not a failure to report or retry.
           if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
           const error = Cause.pretty(cause)
-          distrust(true)
           yield* Effect.logError(`reconcile failed, retrying in 1s: ${error}`, { trigger: reason })
           yield* count("reconciles", { trigger: reason, result: "error" })
           yield* status.update((current) => ({
@@ -243,7 +248,6 @@ const make = Effect.gen(function* () {
     Stream.runForEach(() =>
       Effect.gen(function* () {
         if (!firstConfig) {
-          distrust(true)
           yield* count("configReloads")
           yield* trigger("config")
         }
@@ -257,18 +261,12 @@ const make = Effect.gen(function* () {
     Stream.map((loaded) => loaded.config.vxlan.interface),
     Stream.changes,
     Stream.switchMap((name) => netlink.changes(name).pipe(Stream.retry(Schedule.spaced("1 second")))),
-    Stream.runForEach((change) =>
-      Effect.gen(function* () {
-        distrust(change.kind === "link")
-        yield* trigger(change.kind === "link" ? "kernel-link" : "kernel-fdb")
-      })
-    ),
+    Stream.runForEach((change) => trigger(change.kind === "link" ? "kernel-link" : "kernel-fdb")),
     Effect.forkScoped
   )
   yield* Effect.gen(function* () {
     const { config } = yield* configSource.current
     yield* Effect.sleep(config.resyncIntervalMillis)
-    distrust(true)
     yield* trigger("resync")
   }).pipe(Effect.forever, Effect.forkScoped)
 

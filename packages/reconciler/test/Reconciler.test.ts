@@ -30,6 +30,7 @@ const harness = (initial: LoadedConfig) =>
     )
     const context = yield* Layer.build(Reconciler.layer.pipe(Layer.provideMerge(deps)))
     const status = Context.get(context, Status.Status)
+    const reconciler = Context.get(context, Reconciler.Reconciler)
     const fdb = Effect.map(memory.kernel, (kernel) => [...(kernel.links.get("kubelan")?.fdb ?? [])].sort())
     const waitFor = <A>(check: Effect.Effect<A | undefined>) =>
       Effect.gen(function* () {
@@ -40,7 +41,7 @@ const harness = (initial: LoadedConfig) =>
         }
         return yield* Effect.die(new Error("timed out"))
       })
-    return { manual, memory, status, fdb, waitFor }
+    return { manual, memory, status, fdb, waitFor, reconciler }
   })
 
 describe("Reconciler", () => {
@@ -86,6 +87,23 @@ describe("Reconciler", () => {
         expect(second.action).toBe("recreated")
         expect(second.ifindex).not.toBe(first.ifindex)
         yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
+      })
+    )
+  )
+
+  it.live("a resync cue reads the kernel again and repairs what changed behind the agent's back", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3"))
+        yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+        yield* Effect.sleep("100 millis")
+        yield* h.memory.removeFdbSilently("kubelan", "10.0.0.3")
+        // No kernel event and the resync tick is 10 s away: nothing notices yet.
+        yield* Effect.sleep("300 millis")
+        expect(yield* h.fdb).toEqual(["10.0.0.2"])
+        yield* h.reconciler.trigger("resync")
+        yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
+        expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3"])
       })
     )
   )
