@@ -8,12 +8,22 @@ import { routes } from "./HttpApi.ts"
 import * as HttpServer from "./HttpServer.ts"
 import * as Logging from "./Logging.ts"
 
-/** Log level follows reloads: the only setting applied outside the reconciler. */
+/** Log level follows reloads: the only setting applied outside the reconciler and discovery. */
 const followLogLevel = Layer.effectDiscard(
   Effect.gen(function* () {
     const source = yield* ConfigSource.ConfigSource
+    const running = (yield* source.current).config.discovery.backend
     yield* source.changes.pipe(
-      Stream.runForEach((loaded) => Effect.sync(() => Logging.setLogLevel(loaded.config.logLevel))),
+      Stream.runForEach((loaded) =>
+        Effect.gen(function* () {
+          Logging.setLogLevel(loaded.config.logLevel)
+          // The membership source is chosen at start; say so rather than ignore the change.
+          if (loaded.config.discovery.backend !== running)
+            yield* Effect.logWarning(
+              `discovery.backend changed from ${running} to ${loaded.config.discovery.backend}: restart the agent to switch; it keeps following ${running}`
+            )
+        })
+      ),
       Effect.forkScoped
     )
   })
