@@ -214,6 +214,9 @@ const make = Effect.gen(function* () {
         Effect.gen(function* () {
           // Shutdown interrupts a pass in flight: that is not a failure to report or retry.
           if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
+          // A pass that failed may have half-applied: the next one, whatever cues it, reads again.
+          state.known = undefined
+          state.checkLink = true
           const error = Cause.pretty(cause)
           yield* Effect.logError(`reconcile failed, retrying in 1s: ${error}`, { trigger: reason })
           yield* count("reconciles", { trigger: reason, result: "error" })
