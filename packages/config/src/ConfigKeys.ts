@@ -1,5 +1,5 @@
-import { addressFamily, canonicalAddress } from "./Address.ts"
-import { parseDuration } from "./Duration.ts"
+import { addressFamily, canonicalAddress, specialAddressReason } from "./Address.ts"
+import { formatDuration, parseDuration } from "./Duration.ts"
 import type { DiscoveryBackend, LogLevel, PeerPolicy } from "./KubelanConfig.ts"
 
 /**
@@ -21,7 +21,13 @@ export interface KeySpec<A> {
 
 const ok = <A>(value: A): Decoded<A> => ({ ok: true, value })
 const fail = <A>(message: string): Decoded<A> => ({ ok: false, message })
-const show = (raw: unknown): string => JSON.stringify(raw) ?? String(raw)
+
+/** How a value appears in a message: JSON, with a long one cut short (a 10 MB value is not echoed). */
+const shownLimit = 80
+export const show = (raw: unknown): string => {
+  const text = typeof raw === "number" && !Number.isFinite(raw) ? String(raw) : (JSON.stringify(raw) ?? String(raw))
+  return text.length <= shownLimit ? text : `${text.slice(0, shownLimit - 20)}… (${text.length} characters)`
+}
 
 const envName = (path: string) => `KL_${path.toUpperCase().replaceAll(".", "_")}`
 
@@ -37,7 +43,7 @@ const text =
   (check?: (value: string) => string | undefined) =>
   (raw: unknown): Decoded<string> => {
     if (raw === null || raw === undefined) return ok("")
-    if (typeof raw !== "string" && typeof raw !== "number") return fail(`${show(raw)} is not a string`)
+    if (typeof raw !== "string" && (typeof raw !== "number" || !Number.isFinite(raw))) return fail(`${show(raw)} is not a string`)
     const value = String(raw)
     const problem = check?.(value)
     return problem === undefined ? ok(value) : fail(problem)
@@ -48,7 +54,7 @@ const integer =
   (raw: unknown): Decoded<number> => {
     if (options?.auto !== undefined && (raw === null || raw === undefined || raw === "")) return ok(options.auto)
     const value = typeof raw === "number" ? raw : typeof raw === "string" && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : Number.NaN
-    if (!Number.isInteger(value)) return fail(`${show(raw)} is not a whole number`)
+    if (!Number.isSafeInteger(value)) return fail(`${show(raw)} is not a whole number`)
     if (options?.auto !== undefined && value === options.auto) return ok(value)
     if (value < min || value > max) return fail(`${value} is outside ${min}..${max}`)
     return ok(value)
@@ -69,7 +75,8 @@ const list =
     if (raw === null || raw === undefined) return ok([])
     let items: Array<string>
     if (typeof raw === "string") items = raw.split(/[\s,]+/).filter((item) => item !== "")
-    else if (Array.isArray(raw) && raw.every((item) => typeof item === "string" || typeof item === "number")) items = raw.map(String)
+    else if (Array.isArray(raw) && raw.every((item) => typeof item === "string" || (typeof item === "number" && Number.isFinite(item))))
+      items = raw.map(String)
     else return fail(`${show(raw)} is not a list of strings`)
     for (const item of items) {
       const problem = check?.(item)
@@ -78,12 +85,21 @@ const list =
     return ok(items)
   }
 
-const duration = (raw: unknown): Decoded<number> => {
-  const millis = typeof raw === "number" ? raw * 1000 : typeof raw === "string" ? parseDuration(raw) : undefined
-  if (millis === undefined || !Number.isFinite(millis)) return fail(`${show(raw)} is not a duration (like 500ms, 10s, 1m)`)
-  if (millis <= 0) return fail(`${show(raw)} must be longer than zero`)
-  return ok(millis)
-}
+/**
+ * A duration within bounds. Timers hold at most 2^31-1 ms (a longer one fires at once), and a
+ * period too short for the work it starts burns the pod's CPU: each key says what makes sense.
+ */
+const duration =
+  (min: number, max: number) =>
+  (raw: unknown): Decoded<number> => {
+    const millis = typeof raw === "number" ? raw * 1000 : typeof raw === "string" ? parseDuration(raw) : undefined
+    if (millis === undefined || !Number.isFinite(millis)) return fail(`${show(raw)} is not a duration (like 500ms, 10s, 1m)`)
+    if (millis < min) return fail(`${show(raw)} is shorter than the minimum ${formatDuration(min)}`)
+    if (millis > max) return fail(`${show(raw)} is longer than the maximum ${formatDuration(max)}`)
+    return ok(Math.round(millis))
+  }
+const hour = 3_600_000
+const day = 24 * hour
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const checkService = (item: string): string | undefined => {
@@ -96,14 +112,37 @@ const checkService = (item: string): string | undefined => {
 const checkAddress = (value: string): string | undefined =>
   addressFamily(value) === undefined ? `${show(value)} is not an IPv4 or IPv6 address` : undefined
 
-const checkInterfaceName = (value: string): string | undefined =>
-  /^[^\s/:]{1,15}$/.test(value) ? undefined : `${show(value)} is not an interface name (1-15 characters, no spaces, '/' or ':')`
-
-const checkListenAddress = (value: string): string | undefined => {
-  const match = /^(.*):(\d+)$/.exec(value)
-  const port = Number(match?.[2])
-  return match && port >= 0 && port <= 65535 ? undefined : `${show(value)} is not a listen address (host:port or :port)`
+/** An address another pod can reach this one at: a real unicast address, nothing the kernel treats specially. */
+const checkUnicastAddress = (value: string): string | undefined => {
+  const invalid = checkAddress(value)
+  if (invalid !== undefined) return invalid
+  const special = specialAddressReason(value)
+  return special === undefined ? undefined : `${show(value)} is ${special}, which can never be a peer`
 }
+
+/** What the kernel accepts as a link name (dev_valid_name), minus '%', which `ip link add` expands. */
+export const interfaceNameProblem = (value: string): string | undefined => {
+  if (value === "" || value === "." || value === "..") return `${show(value)} is not an interface name`
+  if (Buffer.byteLength(value) > 15) return `${show(value)} is longer than 15 bytes, the kernel's limit for interface names`
+  if (/[\s/:%\0]/.test(value)) return `${show(value)} is not an interface name (no spaces, '/', ':' or '%')`
+  return undefined
+}
+
+/** `:8181`, `0.0.0.0:8181`, `[::1]:8181`, `localhost:8181`: the host (undefined = every address) and port. */
+export const parseListenAddress = (value: string): { readonly host: string | undefined; readonly port: number } | undefined => {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value)
+  const host = match?.[1] ?? match?.[2]
+  const port = Number(match?.[3])
+  if (match === null || host === undefined || port > 65_535) return undefined
+  if (match[1] !== undefined ? addressFamily(host) !== 6 : host !== "" && host !== "localhost" && addressFamily(host) !== 4)
+    return undefined
+  return { host: host === "" ? undefined : host, port }
+}
+
+const checkListenAddress = (value: string): string | undefined =>
+  parseListenAddress(value) === undefined
+    ? `${show(value)} is not a listen address (:port, IPv4:port, [IPv6]:port or localhost:port)`
+    : undefined
 
 /** `ns/name` → addresses. In env: `ns/a=10.0.0.2,10.0.0.3;ns/b=10.0.0.4`. */
 const staticMembers = (raw: unknown): Decoded<ReadonlyMap<string, ReadonlyArray<string>>> => {
@@ -123,8 +162,8 @@ const staticMembers = (raw: unknown): Decoded<ReadonlyMap<string, ReadonlyArray<
   for (const [service, addresses] of entries) {
     const serviceProblem = checkService(service)
     if (serviceProblem !== undefined) return fail(serviceProblem)
-    const decoded = list(checkAddress)(addresses)
-    if (!decoded.ok) return fail(`${service}: ${decoded.message}`)
+    const decoded = list(checkUnicastAddress)(addresses)
+    if (!decoded.ok) return fail(`${show(service)}: ${decoded.message}`)
     members.set(service, decoded.value.map(canonicalAddress))
   }
   return ok(members)
@@ -138,7 +177,7 @@ export const configKeys = {
   ip: key(
     "ip",
     "",
-    text((value) => (value === "" ? undefined : checkAddress(value))),
+    text((value) => (value === "" ? undefined : checkUnicastAddress(value))),
     "underlay address of this pod; empty = the source address of the default route (set from status.podIP)"
   ),
   namespace: key(
@@ -148,7 +187,7 @@ export const configKeys = {
     "namespace of this pod, for services written without one (set from metadata.namespace)"
   ),
   services: key("services", [], list(checkService), "Services whose pods form the LAN: namespace/name, or name in this pod's namespace"),
-  vxlanInterface: key("vxlan.interface", "kubelan", text(checkInterfaceName), "name of the VXLAN interface"),
+  vxlanInterface: key("vxlan.interface", "kubelan", text(interfaceNameProblem), "name of the VXLAN interface"),
   vxlanVni: key("vxlan.vni", 6969, integer(1, 16_777_215), "VXLAN network identifier, 1..16777215"),
   vxlanPort: key("vxlan.port", 4789, integer(1, 65_535), "UDP port of the VXLAN underlay"),
   vxlanMtu: key(
@@ -159,14 +198,14 @@ export const configKeys = {
   ),
   hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
   hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),
-  hooksTimeout: key("hooks.timeout", "30s", duration, "a hook still running after this is killed"),
+  hooksTimeout: key("hooks.timeout", "30s", duration(100, day), "a hook still running after this is killed"),
   peersInclude: key(
     "peers.include",
     "all",
     oneOf<PeerPolicy>(["all", "serving", "ready"]),
     "which endpoints become peers: all, serving or ready"
   ),
-  resyncInterval: key("resync_interval", "10s", duration, "period of the full resync that repairs drift"),
+  resyncInterval: key("resync_interval", "10s", duration(1000, day), "period of the full resync that repairs drift"),
   discoveryBackend: key(
     "discovery.backend",
     "kubernetes",
@@ -177,10 +216,10 @@ export const configKeys = {
   discoveryKubernetesWatchTimeout: key(
     "discovery.kubernetes.watch_timeout",
     "60s",
-    duration,
+    duration(1000, hour),
     "kubernetes backend: each watch asks the server to end it after this; one still open well past it is taken as hung and restarted"
   ),
-  discoveryDnsInterval: key("discovery.dns.interval", "10s", duration, "dns backend: how often the Service names are resolved"),
+  discoveryDnsInterval: key("discovery.dns.interval", "10s", duration(500, day), "dns backend: how often the Service names are resolved"),
   discoveryDnsClusterDomain: key(
     "discovery.dns.cluster_domain",
     "cluster.local",

@@ -16,4 +16,5 @@ export const parseDuration = (text: string): number | undefined => {
   return total
 }
 
-export const formatDuration = (millis: number): string => (millis % 1000 === 0 ? `${millis / 1000}s` : `${millis}ms`)
+export const formatDuration = (millis: number): string =>
+  millis % 3_600_000 === 0 && millis > 0 ? `${millis / 3_600_000}h` : millis % 1000 === 0 ? `${millis / 1000}s` : `${millis}ms`

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync, statSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { isMap, parseDocument } from "yaml"
 import type { ConfigProblem } from "./ConfigError.ts"
@@ -7,6 +7,10 @@ import { keyByPath } from "./ConfigKeys.ts"
 import type { Origin } from "./Origin.ts"
 
 export const configFileName = "kubelan.yaml"
+/** A ConfigMap holds at most 1 MiB; a config file larger than that is a mistake. */
+const maxFileBytes = 1024 * 1024
+const tooLarge = "the file is larger than 1 MiB"
+const maxAliases = 100
 /** Where the original looked for `kubelan.yaml`, in order. */
 export const defaultSearchDirs: ReadonlyArray<string> = ["/run/config", "."]
 
@@ -28,6 +32,7 @@ export const readConfigFile = (path: string): RawValues => {
   const problems: Array<ConfigProblem> = []
   let text: string
   try {
+    if (statSync(path).size > maxFileBytes) return { values, problems: [{ key: "config", origin, message: tooLarge }] }
     text = readFileSync(path, "utf8")
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
@@ -57,7 +62,14 @@ export const readConfigFile = (path: string): RawValues => {
       else problems.push({ key: path, origin, message: "unknown key" })
     }
   }
-  const contents: unknown = document.toJS()
+  let contents: unknown
+  try {
+    contents = document.toJS({ maxAliasCount: maxAliases })
+  } catch (error) {
+    // yaml refuses documents whose aliases expand without bound (a "billion laughs" file).
+    const reason = error instanceof Error ? error.message : String(error)
+    return { values, problems: [{ key: "config", origin, message: `the YAML cannot be expanded: ${reason}` }] }
+  }
   if (isPlainObject(contents)) walk(contents, "")
   return { values, problems }
 }

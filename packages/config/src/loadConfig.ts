@@ -24,6 +24,16 @@ export interface LoadedConfig {
   readonly file: string | undefined
 }
 
+/** A file with thousands of unknown keys gets a readable answer, not thousands of lines. */
+const maxProblems = 50
+const capped = (problems: ReadonlyArray<ConfigProblem>): ReadonlyArray<ConfigProblem> =>
+  problems.length <= maxProblems
+    ? problems
+    : [
+        ...problems.slice(0, maxProblems),
+        { key: "config", origin: { kind: "default" }, message: `and ${problems.length - maxProblems} more problems not shown` }
+      ]
+
 const qualify = (service: string, namespace: string) => (service.includes("/") ? service : `${namespace}/${service}`)
 
 /** Merges defaults < file < env < flags and decodes every key; all problems are reported at once. */
@@ -58,7 +68,7 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
     if (decoded.ok) values[name] = decoded.value
     else problems.push({ key: spec.path, origin: chosen.origin, message: decoded.message })
   }
-  if (problems.length > 0) return new ConfigError({ problems })
+  if (problems.length > 0) return new ConfigError({ problems: capped(problems) })
   const v = values as ConfigValues
 
   const unqualified = v.services.filter((service) => !service.includes("/"))

@@ -114,10 +114,10 @@ describe("loadConfig", () => {
   })
 
   it("accepts log levels in any case and durations in Go notation", () => {
-    const { config } = load({ searchDirs: [], env: { KL_LOG_LEVEL: "Warn", KL_HOOKS_TIMEOUT: "1m30s", KL_RESYNC_INTERVAL: "500ms" } })
+    const { config } = load({ searchDirs: [], env: { KL_LOG_LEVEL: "Warn", KL_HOOKS_TIMEOUT: "1m30s", KL_RESYNC_INTERVAL: "1500ms" } })
     expect(config.logLevel).toBe("warn")
     expect(config.hooks.timeoutMillis).toBe(90_000)
-    expect(config.resyncIntervalMillis).toBe(500)
+    expect(config.resyncIntervalMillis).toBe(1500)
   })
 })
 

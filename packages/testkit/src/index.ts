@@ -1,5 +1,6 @@
 export * from "./Agent.ts"
 export * from "./DnsFixture.ts"
+export * from "./Fuzz.ts"
 export * from "./Kernel.ts"
 export * from "./KubeFakeProcess.ts"
 export * from "./Namespaces.ts"
