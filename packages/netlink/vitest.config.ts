@@ -1,5 +1,5 @@
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
-  test: { globalSetup: ["../testkit/src/globalSetup.ts"], testTimeout: 30_000, hookTimeout: 30_000 }
+  test: { globalSetup: ["./src/testing/globalSetup.ts"], testTimeout: 30_000, hookTimeout: 30_000 }
 })

@@ -28,7 +28,14 @@ const AddrJson = Schema.Struct({
   ifname: Schema.String,
   mtu: Schema.Number,
   addr_info: Schema.optional(
-    Schema.Array(Schema.Struct({ family: Schema.String, local: Schema.optional(Schema.String), scope: Schema.optional(Schema.String) }))
+    Schema.Array(
+      Schema.Struct({
+        family: Schema.String,
+        local: Schema.optional(Schema.String),
+        prefixlen: Schema.optional(Schema.Number),
+        scope: Schema.optional(Schema.String)
+      })
+    )
   )
 })
 
@@ -66,7 +73,14 @@ export const parseAddresses = (text: string): ReadonlyArray<InterfaceAddresses> 
     addresses: (entry.addr_info ?? []).flatMap((info) =>
       info.local === undefined || (info.family !== "inet" && info.family !== "inet6")
         ? []
-        : [{ address: info.local, family: info.family === "inet" ? (4 as const) : (6 as const), global: info.scope === "global" }]
+        : [
+            {
+              address: info.local,
+              family: info.family === "inet" ? (4 as const) : (6 as const),
+              prefixLength: info.prefixlen ?? (info.family === "inet" ? 32 : 128),
+              global: info.scope === "global"
+            }
+          ]
     )
   }))
 

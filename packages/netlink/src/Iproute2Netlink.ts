@@ -1,9 +1,12 @@
+import { createServer } from "node:net"
 import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
 import { execa } from "execa"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
+import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { parseAddresses, parseDefaultRoute, parseFloodDestinations, parseLinks, zeroMac } from "./Iproute2Json.ts"
-import { type FdbDiff, type KernelChange, Netlink } from "./Netlink.ts"
-import { NetlinkCommandError, UnderlayError } from "./NetlinkError.ts"
+import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
+import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
+import { dyingWithParent, spawnTool } from "./Processes.ts"
 import { type Underlay, underlayForAddress, underlayFromDefaultRoute } from "./Underlay.ts"
 import type { VxlanSpec } from "./Vxlan.ts"
 
@@ -26,20 +29,18 @@ export const batchFailures = (stderr: string): ReadonlyArray<{ readonly line: nu
   return failures
 }
 
+const missingDevice = /does not exist|Cannot find device/
+
 const make = (options: Iproute2Options = {}) => {
   const namespaceArgs = options.netns === undefined ? [] : ["-n", options.netns]
 
   const run = (tool: "ip" | "bridge", args: ReadonlyArray<string>, input?: string) =>
     Effect.gen(function* () {
       const argv = [...namespaceArgs, ...args]
-      const command = `${tool} ${argv.join(" ")}`
-      const result = yield* Effect.tryPromise({
-        try: (signal) => execa(tool, argv, { ...(input === undefined ? {} : { input }), reject: false, cancelSignal: signal }),
-        catch: (error) => new NetlinkCommandError({ command, exitCode: undefined, stderr: String(error) })
-      })
+      const result = yield* spawnTool(tool, argv, input)
       if (result.exitCode !== 0 || result.failed)
-        return yield* new NetlinkCommandError({ command, exitCode: result.exitCode, stderr: String(result.stderr || result.message) })
-      return String(result.stdout)
+        return yield* new NetlinkCommandError({ command: `${tool} ${argv.join(" ")}`, exitCode: result.exitCode, stderr: result.stderr })
+      return result.stdout
     })
 
   const decode = <A>(command: string, parse: () => A) =>
@@ -52,14 +53,16 @@ const make = (options: Iproute2Options = {}) => {
     run("ip", ["-json", "-details", "link", "show", "dev", name]).pipe(
       Effect.flatMap((text) => decode("ip link show", () => Option.fromUndefinedOr(parseLinks(text)[0]))),
       Effect.catchTag("NetlinkCommandError", (error) =>
-        /does not exist|Cannot find device/.test(error.stderr) ? Effect.succeed(Option.none()) : Effect.fail(error)
+        missingDevice.test(error.stderr) ? Effect.succeed(Option.none()) : Effect.fail(error)
       )
     )
 
+  // `name` spelled out: a link called `help` or `type` is still a name to iproute2.
   const createVxlan = (spec: VxlanSpec) =>
     run("ip", [
       "link",
       "add",
+      "name",
       spec.name,
       "type",
       "vxlan",
@@ -75,10 +78,17 @@ const make = (options: Iproute2Options = {}) => {
   const deleteLink = (name: string) =>
     run("ip", ["link", "delete", "dev", name]).pipe(
       Effect.asVoid,
-      Effect.catchTag("NetlinkCommandError", (error) =>
-        /does not exist|Cannot find device/.test(error.stderr) ? Effect.void : Effect.fail(error)
-      )
+      Effect.catchTag("NetlinkCommandError", (error) => (missingDevice.test(error.stderr) ? Effect.void : Effect.fail(error)))
     )
+
+  /** Deletes the VXLAN interface; a link of another kind under that name is left alone. */
+  const deleteVxlan = (name: string) =>
+    Effect.gen(function* () {
+      const link = yield* readLink(name)
+      if (Option.isNone(link)) return
+      if (link.value.kind !== "vxlan") return yield* new ForeignLinkError({ name, kind: link.value.kind })
+      yield* deleteLink(name)
+    })
 
   const setMtuUp = (name: string, mtu: number) => run("ip", ["link", "set", "dev", name, "mtu", String(mtu), "up"]).pipe(Effect.asVoid)
 
@@ -94,6 +104,8 @@ const make = (options: Iproute2Options = {}) => {
    */
   const applyFdb = (name: string, diff: FdbDiff) => {
     if (diff.add.length === 0 && diff.remove.length === 0) return Effect.void
+    const unsafe = [...diff.add, ...diff.remove].find(unsafeFdbDestination)
+    if (unsafe !== undefined) return Effect.fail(new UnsafeFdbEntry({ dst: unsafe }))
     const lines = [
       ...diff.remove.map((dst) => `fdb del ${zeroMac} dev ${name} dst ${dst}`),
       ...diff.add.map((dst) => `fdb append ${zeroMac} dev ${name} dst ${dst}`)
@@ -134,13 +146,17 @@ const make = (options: Iproute2Options = {}) => {
       })
     })
 
-  /** `ip monitor link` and `bridge monitor fdb`, filtered to lines about the interface. */
+  /**
+   * `ip monitor link` and `bridge monitor fdb`, filtered to lines about the interface. The
+   * monitor dies with the agent, and its own end (exit, or failure to start) fails the stream.
+   */
   const monitor = (kind: KernelChange["kind"], tool: "ip" | "bridge", args: ReadonlyArray<string>, name: string) =>
     Stream.callback<KernelChange, NetlinkCommandError>((queue) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const argv = [...namespaceArgs, ...args]
-          const child = execa(tool, argv, { reject: false, buffer: false })
+          const [file = tool, ...argv] = dyingWithParent([tool, ...namespaceArgs, ...args])
+          const command = `${tool} ${[...namespaceArgs, ...args].join(" ")}`
+          const child = execa(file, argv, { reject: false, buffer: false, cwd: "/", stdin: "ignore", stderr: "ignore" })
           const mentions = new RegExp(`(^|\\s)(dev )?${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(:|\\s|$)`)
           let pending = ""
           // A change is only a cue to look again: one per read chunk is enough, however many
@@ -152,13 +168,12 @@ const make = (options: Iproute2Options = {}) => {
             const first = lines.find((line) => mentions.test(line))
             if (first !== undefined) Queue.offerUnsafe(queue, { kind, detail: first.trim() })
           })
-          child.then((result) => {
-            const error = new NetlinkCommandError({
-              command: `${tool} ${argv.join(" ")}`,
-              exitCode: result.exitCode,
-              stderr: "the monitor stopped"
-            })
-            Queue.failCauseUnsafe(queue, Cause.fail(error))
+          void child.then((result) => {
+            const how = result.failed && result.exitCode === undefined ? result.message : `exit ${result.exitCode ?? result.signal}`
+            Queue.failCauseUnsafe(
+              queue,
+              Cause.fail(new NetlinkCommandError({ command, exitCode: result.exitCode, stderr: `the monitor stopped (${how})` }))
+            )
           })
           return child
         }),
@@ -169,8 +184,23 @@ const make = (options: Iproute2Options = {}) => {
   const changes = (name: string) =>
     Stream.merge(monitor("link", "ip", ["-oneline", "monitor", "link"], name), monitor("fdb", "bridge", ["monitor", "fdb"], name))
 
+  /**
+   * An abstract Unix socket is this network namespace's own name space: binding it is an
+   * exclusive lock every container of the pod sees (they share no filesystem), and the kernel
+   * releases it when the process ends, however it ends.
+   */
+  const lockInterface = (name: string) =>
+    Effect.callback<InterfaceLock, InterfaceLocked>((resume) => {
+      const server = createServer()
+      server.once("error", () => resume(Effect.fail(new InterfaceLocked({ name }))))
+      server.listen({ path: `\0kubelan/${options.netns ?? ""}/${name}` }, () => {
+        server.unref()
+        resume(Effect.succeed({ name, release: Effect.callback<void>((done) => void server.close(() => done(Effect.void))) }))
+      })
+    })
+
   const ops: LinkOps = { readLink, createVxlan, deleteLink, setMtuUp }
-  return Netlink.of({ ensureVxlan: ensureVxlanWith(ops), deleteLink, readLink, readFdb, applyFdb, detectUnderlay, changes })
+  return Netlink.of({ ensureVxlan: ensureVxlanWith(ops), deleteVxlan, readLink, readFdb, applyFdb, detectUnderlay, changes, lockInterface })
 }
 
 /** The live layer: iproute2 commands, optionally inside a named network namespace. */

@@ -1,7 +1,8 @@
 import { Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
+import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { type FdbDiff, type KernelChange, Netlink } from "./Netlink.ts"
-import { NetlinkCommandError, UnderlayError } from "./NetlinkError.ts"
+import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
 import { type InterfaceAddresses, underlayForAddress } from "./Underlay.ts"
 import type { LinkState, VxlanSpec } from "./Vxlan.ts"
 
@@ -15,17 +16,42 @@ export interface MemoryOptions {
   readonly interfaces?: ReadonlyArray<InterfaceAddresses>
 }
 
-export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = {}) {
-  const kernel = yield* Ref.make<MemoryKernel>({ links: new Map(), nextIndex: 10 })
-  const events = yield* PubSub.unbounded<KernelChange>()
-  const interfaces = options.interfaces ?? [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.0.0.1", family: 4, global: true }] }]
+type Links = Map<string, { state: LinkState; fdb: ReadonlySet<string> }>
 
-  const updateLinks = (f: (links: Map<string, { state: LinkState; fdb: ReadonlySet<string> }>) => void, change: KernelChange) =>
-    Ref.update(kernel, (current) => {
+/** A link that is the pod's own (lo, its veth): kubelan may read it and must never touch it. */
+const podLink = (name: string, ifindex: number, kind: string | undefined, mtu: number): LinkState => ({
+  ifindex,
+  name,
+  kind,
+  vni: undefined,
+  port: undefined,
+  local: undefined,
+  learning: undefined,
+  mtu,
+  up: true
+})
+
+export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = {}) {
+  const interfaces = options.interfaces ?? [
+    { name: "eth0", mtu: 1500, addresses: [{ address: "10.0.0.1", family: 4, prefixLength: 24, global: true }] }
+  ]
+  const own = [podLink("lo", 1, undefined, 65_536), ...interfaces.map((entry, index) => podLink(entry.name, index + 2, "veth", entry.mtu))]
+  const kernel = yield* Ref.make<MemoryKernel>({
+    links: new Map(own.map((state) => [state.name, { state, fdb: new Set() }])),
+    nextIndex: 10
+  })
+  const events = yield* PubSub.unbounded<KernelChange>()
+  const locks = new Set<string>()
+
+  /** Changes the links; as the kernel, reports a change only when there was one. */
+  const updateLinks = (f: (links: Links) => boolean, change: KernelChange) =>
+    Ref.modify(kernel, (current) => {
       const links = new Map(current.links)
-      f(links)
-      return { links, nextIndex: current.nextIndex + 1 }
-    }).pipe(Effect.andThen(PubSub.publish(events, change)), Effect.asVoid)
+      return f(links) ? [true, { links, nextIndex: current.nextIndex + 1 }] : [false, current]
+    }).pipe(
+      Effect.flatMap((changed) => (changed ? PubSub.publish(events, change) : Effect.succeed(false))),
+      Effect.asVoid
+    )
 
   const readLink: LinkOps["readLink"] = (name) =>
     Ref.get(kernel).pipe(Effect.map((current) => Option.fromUndefinedOr(current.links.get(name)?.state)))
@@ -50,10 +76,26 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
         mtu: 1500,
         up: false
       }
-      yield* updateLinks((links) => links.set(spec.name, { state, fdb: new Set() }), { kind: "link", detail: `created ${spec.name}` })
+      yield* updateLinks((links) => links.set(spec.name, { state, fdb: new Set() }) !== undefined, {
+        kind: "link",
+        detail: `created ${spec.name}`
+      })
     })
 
-  const deleteLink = (name: string) => updateLinks((links) => links.delete(name), { kind: "link", detail: `Deleted ${name}` })
+  /** As the kernel: the link goes with its FDB, and both changes are reported. */
+  const deleteLink = (name: string) =>
+    Effect.gen(function* () {
+      const entries = (yield* Ref.get(kernel)).links.get(name)?.fdb.size ?? 0
+      yield* updateLinks((links) => links.delete(name), { kind: "link", detail: `Deleted ${name}` })
+      if (entries > 0) yield* PubSub.publish(events, { kind: "fdb", detail: `Deleted fdb entries of ${name}` } satisfies KernelChange)
+    })
+
+  const deleteVxlan = (name: string) =>
+    Effect.gen(function* () {
+      const link = yield* readLink(name)
+      if (Option.isSome(link) && link.value.kind !== "vxlan") return yield* new ForeignLinkError({ name, kind: link.value.kind })
+      yield* deleteLink(name)
+    })
 
   const withLink = (name: string, command: string) =>
     Ref.get(kernel).pipe(
@@ -68,24 +110,37 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
   const setMtuUp = (name: string, mtu: number) =>
     withLink(name, `ip link set dev ${name}`).pipe(
       Effect.flatMap((link) =>
-        updateLinks((links) => links.set(name, { ...link, state: { ...link.state, mtu, up: true } }), {
-          kind: "link",
-          detail: `${name} up`
-        })
+        updateLinks(
+          (links) => {
+            if (link.state.mtu === mtu && link.state.up) return false
+            links.set(name, { ...link, state: { ...link.state, mtu, up: true } })
+            return true
+          },
+          { kind: "link", detail: `${name} up` }
+        )
       )
     )
 
   const readFdb = (name: string) => withLink(name, `bridge fdb show dev ${name}`).pipe(Effect.map((link) => [...link.fdb]))
 
   const applyFdb = (name: string, diff: FdbDiff) =>
-    withLink(name, "bridge -batch -").pipe(
-      Effect.flatMap((link) => {
-        const fdb = new Set(link.fdb)
-        for (const dst of diff.remove) fdb.delete(dst)
-        for (const dst of diff.add) fdb.add(dst)
-        return updateLinks((links) => links.set(name, { ...link, fdb }), { kind: "fdb", detail: `${name} fdb` })
-      })
-    )
+    Effect.gen(function* () {
+      if (diff.add.length === 0 && diff.remove.length === 0) return
+      const unsafe = [...diff.add, ...diff.remove].find(unsafeFdbDestination)
+      if (unsafe !== undefined) return yield* new UnsafeFdbEntry({ dst: unsafe })
+      const link = yield* withLink(name, "bridge -batch -")
+      const fdb = new Set(link.fdb)
+      for (const dst of diff.remove) fdb.delete(dst)
+      for (const dst of diff.add) fdb.add(dst)
+      const changed = fdb.size !== link.fdb.size || [...fdb].some((dst) => !link.fdb.has(dst))
+      yield* updateLinks(
+        (links) => {
+          links.set(name, { ...link, fdb })
+          return changed
+        },
+        { kind: "fdb", detail: `${name} fdb` }
+      )
+    })
 
   const detectUnderlay = (ip: string) => {
     const underlay =
@@ -97,8 +152,24 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
 
   const changes = (name: string) => Stream.fromPubSub(events).pipe(Stream.filter((change) => change.detail.includes(name)))
 
+  const lockInterface = (name: string) =>
+    Effect.suspend(() => {
+      if (locks.has(name)) return Effect.fail(new InterfaceLocked({ name }))
+      locks.add(name)
+      return Effect.succeed({ name, release: Effect.sync(() => void locks.delete(name)) })
+    })
+
   const ops: LinkOps = { readLink, createVxlan, deleteLink, setMtuUp }
-  const netlink = Netlink.of({ ensureVxlan: ensureVxlanWith(ops), deleteLink, readLink, readFdb, applyFdb, detectUnderlay, changes })
+  const netlink = Netlink.of({
+    ensureVxlan: ensureVxlanWith(ops),
+    deleteVxlan,
+    readLink,
+    readFdb,
+    applyFdb,
+    detectUnderlay,
+    changes,
+    lockInterface
+  })
   /** Changes an FDB without a kernel event, as when a monitor misses one: only a re-read sees it. */
   const removeFdbSilently = (name: string, dst: string) =>
     Ref.update(kernel, (current) => {
@@ -108,7 +179,9 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
       fdb.delete(dst)
       return { ...current, links: new Map(current.links).set(name, { ...link, fdb }) }
     })
-  return { netlink, kernel: Ref.get(kernel), removeFdbSilently }
+  /** Someone else's change, with its kernel event, as `bridge fdb del` by hand would make. */
+  const removeFdb = (name: string, dst: string) => applyFdb(name, { add: [], remove: [dst] })
+  return { netlink, kernel: Ref.get(kernel), removeFdbSilently, removeFdb }
 })
 
 /** The in-memory layer for unit tests. */

@@ -1,5 +1,5 @@
 import { Context, type Effect, type Option, type Stream } from "effect"
-import type { NetlinkError } from "./NetlinkError.ts"
+import type { InterfaceLocked, NetlinkError } from "./NetlinkError.ts"
 import type { Underlay } from "./Underlay.ts"
 import type { EnsureResult, LinkState, VxlanSpec } from "./Vxlan.ts"
 
@@ -15,14 +15,19 @@ export interface KernelChange {
   readonly detail: string
 }
 
+export interface InterfaceLock {
+  readonly name: string
+  readonly release: Effect.Effect<void>
+}
+
 /** Kernel operations on one network namespace: the VXLAN link and its FDB. */
 export class Netlink extends Context.Service<
   Netlink,
   {
     /** Create the interface, adopt a compatible one, or recreate an incompatible one; leaves it up. */
     readonly ensureVxlan: (spec: VxlanSpec) => Effect.Effect<EnsureResult, NetlinkError>
-    /** Delete a link; a missing link is not an error. */
-    readonly deleteLink: (name: string) => Effect.Effect<void, NetlinkError>
+    /** Delete the VXLAN interface; a missing one is not an error, a link of another kind is never touched. */
+    readonly deleteVxlan: (name: string) => Effect.Effect<void, NetlinkError>
     readonly readLink: (name: string) => Effect.Effect<Option.Option<LinkState>, NetlinkError>
     /** Destinations of the zero-MAC (flood) entries: one per peer. */
     readonly readFdb: (name: string) => Effect.Effect<ReadonlyArray<string>, NetlinkError>
@@ -32,5 +37,10 @@ export class Netlink extends Context.Service<
     readonly detectUnderlay: (ip: string) => Effect.Effect<Underlay, NetlinkError>
     /** Link and FDB changes on the named interface, as they happen. */
     readonly changes: (name: string) => Stream.Stream<KernelChange, NetlinkError>
+    /**
+     * Takes the interface for this agent until `release` (or the process ends, even by SIGKILL):
+     * a second agent in the same network namespace gets InterfaceLocked.
+     */
+    readonly lockInterface: (name: string) => Effect.Effect<InterfaceLock, InterfaceLocked>
   }
 >()("@kubelan/netlink/Netlink") {}

@@ -4,6 +4,8 @@ import { isIP } from "node:net"
 export interface Underlay {
   readonly address: string
   readonly family: 4 | 6
+  /** The prefix of the address on its interface: its IPv4 subnet's broadcast is never a peer. */
+  readonly prefixLength: number
   readonly device: string
   readonly mtu: number
 }
@@ -16,7 +18,12 @@ export const vxlanMtu = (underlay: Underlay): number => underlay.mtu - vxlanOver
 export interface InterfaceAddresses {
   readonly name: string
   readonly mtu: number
-  readonly addresses: ReadonlyArray<{ readonly address: string; readonly family: 4 | 6; readonly global: boolean }>
+  readonly addresses: ReadonlyArray<{
+    readonly address: string
+    readonly family: 4 | 6
+    readonly prefixLength: number
+    readonly global: boolean
+  }>
 }
 
 export interface DefaultRoute {
@@ -28,8 +35,11 @@ export interface DefaultRoute {
 export const underlayForAddress = (address: string, interfaces: ReadonlyArray<InterfaceAddresses>): Underlay | undefined => {
   const family = isIP(address)
   if (family !== 4 && family !== 6) return undefined
-  const holder = interfaces.find((candidate) => candidate.addresses.some((entry) => entry.address === address))
-  return holder && { address, family, device: holder.name, mtu: holder.mtu }
+  for (const holder of interfaces) {
+    const entry = holder.addresses.find((candidate) => candidate.address === address)
+    if (entry !== undefined) return { address, family, prefixLength: entry.prefixLength, device: holder.name, mtu: holder.mtu }
+  }
+  return undefined
 }
 
 /** The source address of the default route: its preferred source, else the device's first global address. */
@@ -40,6 +50,11 @@ export const underlayFromDefaultRoute = (
 ): Underlay | undefined => {
   const device = interfaces.find((candidate) => candidate.name === route.device)
   if (device === undefined) return undefined
-  const address = route.preferredSource ?? device.addresses.find((entry) => entry.family === family && entry.global)?.address
-  return address === undefined ? undefined : { address, family, device: device.name, mtu: device.mtu }
+  const entry = device.addresses.find((candidate) =>
+    route.preferredSource === undefined ? candidate.family === family && candidate.global : candidate.address === route.preferredSource
+  )
+  const address = route.preferredSource ?? entry?.address
+  return address === undefined
+    ? undefined
+    : { address, family, prefixLength: entry?.prefixLength ?? (family === 4 ? 32 : 128), device: device.name, mtu: device.mtu }
 }

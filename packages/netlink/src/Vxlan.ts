@@ -39,8 +39,6 @@ export const vxlanIncompatibilities = (spec: VxlanSpec, link: LinkState): Readon
   const compare = (attribute: string, have: unknown, want: unknown) => {
     if (have !== want) reasons.push(`${attribute}: ${String(have)} vs ${String(want)}`)
   }
-  compare("kind", link.kind, "vxlan")
-  if (link.kind !== "vxlan") return reasons
   compare("vni", link.vni, spec.vni)
   compare("port", link.port, spec.port)
   compare("local", link.local, spec.local)

@@ -1,6 +1,8 @@
 export * from "./ensureVxlan.ts"
+export * from "./FdbSafety.ts"
 export * as Iproute2Netlink from "./Iproute2Netlink.ts"
 export * as MemoryNetlink from "./MemoryNetlink.ts"
+export * as Namespaces from "./Namespaces.ts"
 export * from "./Netlink.ts"
 export * from "./NetlinkError.ts"
 export * from "./Underlay.ts"

@@ -1,8 +1,8 @@
 import { it } from "@effect/vitest"
-import { fdbDestinations, floodEntryEvents, makePodNetwork, type PodNetwork, run, watchFdbEvents } from "@kubelan/testkit"
 import { Effect, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import { Iproute2Netlink, Netlink, type VxlanSpec } from "../src/index.ts"
+import { fdbDestinations, floodEntryEvents, makePodNetwork, type PodNetwork, run, watchFdbEvents } from "../src/testing/index.ts"
 
 let net: PodNetwork
 beforeAll(async () => {
@@ -34,7 +34,7 @@ describe("iproute2 netlink", () => {
           "Deleted 00:00:00:00:00:00 dev kl0 dst 10.98.0.1 self permanent"
         ])
         expect((yield* Effect.promise(() => fdbDestinations(net.pods[0]?.netns ?? "", "kl0"))).length).toBe(299)
-        yield* netlink.deleteLink("kl0")
+        yield* netlink.deleteVxlan("kl0")
       })
     )
   )
@@ -54,10 +54,17 @@ describe("iproute2 netlink", () => {
     inPod(
       Effect.gen(function* () {
         const netlink = yield* Netlink
-        expect(yield* netlink.detectUnderlay("")).toEqual({ address: net.pods[0]?.ip, family: 4, device: "eth0", mtu: 1500 })
+        expect(yield* netlink.detectUnderlay("")).toEqual({
+          address: net.pods[0]?.ip,
+          family: 4,
+          prefixLength: 24,
+          device: "eth0",
+          mtu: 1500
+        })
         expect(yield* netlink.detectUnderlay(net.pods[0]?.ip ?? "")).toEqual({
           address: net.pods[0]?.ip,
           family: 4,
+          prefixLength: 24,
           device: "eth0",
           mtu: 1500
         })
@@ -81,7 +88,7 @@ describe("iproute2 netlink", () => {
         const [change] = yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
         expect(change?.kind).toBe("fdb")
         expect(change?.detail).toContain("Deleted 00:00:00:00:00:00 dev kl0 dst 10.99.0.11")
-        yield* netlink.deleteLink("kl0")
+        yield* netlink.deleteVxlan("kl0")
       })
     )
   )

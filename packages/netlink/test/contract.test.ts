@@ -1,8 +1,8 @@
 import { it } from "@effect/vitest"
-import { makePodNetwork, type PodNetwork } from "@kubelan/testkit"
-import { Effect, type Layer, Option } from "effect"
+import { Effect, type Layer, Option, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect } from "vitest"
-import { Iproute2Netlink, MemoryNetlink, Netlink, type VxlanSpec } from "../src/index.ts"
+import { Iproute2Netlink, type KernelChange, MemoryNetlink, Netlink, type VxlanSpec } from "../src/index.ts"
+import { makePodNetwork, type PodNetwork } from "../src/testing/index.ts"
 
 /**
  * The Netlink contract, held by the kernel layer and the in-memory layer alike, so unit tests
@@ -22,7 +22,7 @@ const layers: ReadonlyArray<[string, () => Layer.Layer<Netlink>, () => string]> 
     "in memory",
     () =>
       MemoryNetlink.layerMemory({
-        interfaces: [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.99.0.10", family: 4, global: true }] }]
+        interfaces: [{ name: "eth0", mtu: 1500, addresses: [{ address: "10.99.0.10", family: 4, prefixLength: 24, global: true }] }]
       }),
     () => "10.99.0.10"
   ]
@@ -64,9 +64,9 @@ for (const [name, layer, local] of layers) {
 
           yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: ["10.99.0.50"] })
           expect(yield* netlink.readFdb("kl0")).toEqual(["10.99.0.11"])
-          yield* netlink.deleteLink("kl0")
+          yield* netlink.deleteVxlan("kl0")
           expect(Option.isNone(yield* netlink.readLink("kl0"))).toBe(true)
-          yield* netlink.deleteLink("kl0")
+          yield* netlink.deleteVxlan("kl0")
           expect((yield* Effect.flip(netlink.readFdb("kl0")))._tag).toBe("NetlinkCommandError")
         })
       )
@@ -76,9 +76,84 @@ for (const [name, layer, local] of layers) {
       run(
         Effect.gen(function* () {
           const netlink = yield* Netlink
-          expect(yield* netlink.detectUnderlay(local())).toEqual({ address: local(), family: 4, device: "eth0", mtu: 1500 })
+          expect(yield* netlink.detectUnderlay(local())).toEqual({
+            address: local(),
+            family: 4,
+            prefixLength: 24,
+            device: "eth0",
+            mtu: 1500
+          })
           const missing = yield* Effect.flip(netlink.detectUnderlay("10.99.0.200"))
           expect(missing.message).toContain("ip 10.99.0.200 is not assigned to any interface here")
+        })
+      )
+    )
+
+    it.live("reports a change exactly when the kernel changed: never for an empty diff or a no-op", () =>
+      run(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const netlink = yield* Netlink
+            const seen: Array<KernelChange> = []
+            yield* netlink.changes("kl0").pipe(
+              Stream.runForEach((change) => Effect.sync(() => seen.push(change))),
+              Effect.forkScoped
+            )
+            yield* Effect.sleep("400 millis")
+            const kindsOf = <E>(operation: Effect.Effect<unknown, E>) =>
+              Effect.gen(function* () {
+                seen.length = 0
+                yield* operation
+                yield* Effect.sleep("400 millis")
+                return [...new Set(seen.map((change) => change.kind))].sort()
+              })
+            expect(yield* kindsOf(netlink.ensureVxlan(spec()))).toEqual(["link"])
+            expect(yield* kindsOf(netlink.applyFdb("kl0", { add: ["10.99.0.11", "10.99.0.12"], remove: [] }))).toEqual(["fdb"])
+            expect(yield* kindsOf(netlink.applyFdb("kl0", { add: [], remove: [] }))).toEqual([])
+            expect(yield* kindsOf(netlink.applyFdb("kl0", { add: [], remove: ["10.99.0.77"] }))).toEqual([])
+            expect(yield* kindsOf(netlink.ensureVxlan(spec()))).toEqual([])
+            expect(yield* kindsOf(netlink.applyFdb("kl0", { add: [], remove: ["10.99.0.11"] }))).toEqual(["fdb"])
+            expect(yield* kindsOf(netlink.ensureVxlan({ ...spec(), mtu: 1400 }))).toEqual(["link"])
+            expect(yield* kindsOf(netlink.deleteVxlan("kl0"))).toEqual(["fdb", "link"])
+            expect(yield* kindsOf(netlink.deleteVxlan("kl0"))).toEqual([])
+          })
+        )
+      )
+    )
+
+    it.live("refuses what would harm the pod: a link of another kind, an unspecified or multicast destination", () =>
+      run(
+        Effect.gen(function* () {
+          const netlink = yield* Netlink
+          const foreign = yield* Effect.flip(netlink.ensureVxlan({ ...spec(), name: "lo" }))
+          expect(foreign.message).toBe(
+            "lo is an existing non-VXLAN link, not a VXLAN interface; kubelan never deletes a link it did not make: set vxlan.interface to another name"
+          )
+          expect((yield* Effect.flip(netlink.deleteVxlan("lo")))._tag).toBe("ForeignLinkError")
+          expect(Option.isSome(yield* netlink.readLink("lo"))).toBe(true)
+          yield* netlink.ensureVxlan(spec())
+          yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: [] })
+          for (const dst of ["0.0.0.0", "::", "224.0.0.1", "ff02::1", "255.255.255.255"]) {
+            const refused = yield* Effect.flip(netlink.applyFdb("kl0", { add: [], remove: [dst] }))
+            expect(refused._tag).toBe("UnsafeFdbEntry")
+          }
+          expect(yield* netlink.readFdb("kl0")).toEqual(["10.99.0.11"])
+          yield* netlink.deleteVxlan("kl0")
+        })
+      )
+    )
+
+    it.live("one agent per interface: a second lock on it is refused until the first is released", () =>
+      run(
+        Effect.gen(function* () {
+          const netlink = yield* Netlink
+          const first = yield* netlink.lockInterface("kl9")
+          expect((yield* Effect.flip(netlink.lockInterface("kl9")))._tag).toBe("InterfaceLocked")
+          const other = yield* netlink.lockInterface("kl8")
+          yield* first.release
+          const again = yield* netlink.lockInterface("kl9")
+          yield* again.release
+          yield* other.release
         })
       )
     )
@@ -96,7 +171,7 @@ describe("bridge -batch failures", () => {
       expect(error.message).toContain(
         "line 1 (fdb append 00:00:00:00:00:00 dev kl1 dst fd00::1): RTNETLINK answers: Address family not supported by protocol"
       )
-      yield* netlink.deleteLink("kl1")
+      yield* netlink.deleteVxlan("kl1")
     }).pipe(Effect.provide(Iproute2Netlink.layer({ netns: net.pods[0]?.netns })))
   )
 })

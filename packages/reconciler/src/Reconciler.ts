@@ -99,7 +99,7 @@ const make = Effect.gen(function* () {
     const spec = specFor(config, underlay)
     if (previous !== undefined && sameSpec(previous.spec, spec) && !state.checkLink) return spec
     if (previous !== undefined && previous.spec.name !== spec.name) {
-      yield* netlink.deleteLink(previous.spec.name)
+      yield* netlink.deleteVxlan(previous.spec.name)
       yield* Effect.logInfo("deleted the old interface after a rename", { old: previous.spec.name, new: spec.name })
     }
     const result = yield* netlink.ensureVxlan(spec)
@@ -235,7 +235,7 @@ const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const applied = state.applied
       if (applied === undefined) return
-      yield* netlink.deleteLink(applied.spec.name).pipe(
+      yield* netlink.deleteVxlan(applied.spec.name).pipe(
         Effect.tap(() => Effect.logInfo(`deleted interface ${applied.spec.name}`)),
         Effect.catchCause((cause) => Effect.logError(`could not delete interface ${applied.spec.name}: ${Cause.pretty(cause)}`))
       )

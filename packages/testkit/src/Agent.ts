@@ -2,8 +2,8 @@ import { mkdtempSync, renameSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { eventually, inNetns } from "@kubelan/netlink/testing"
 import { execa } from "execa"
-import { eventually, inNetns } from "./run.ts"
 
 /** The bundle `pnpm build` makes: the same file the container image runs. */
 export const agentBundle = fileURLToPath(new URL("../../../apps/agent/dist/kubelan.mjs", import.meta.url))

@@ -3,8 +3,8 @@ import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { eventually } from "@kubelan/netlink/testing"
 import { execa } from "execa"
-import { eventually } from "./run.ts"
 
 const cli = fileURLToPath(new URL("../../kube-fake/src/cli.ts", import.meta.url))
 

@@ -11,7 +11,7 @@ export const setup = () => {
 
 export const teardown = async () => {
   // Imported here: the prefix is fixed when the module loads, after setup chose the run id.
-  const { listNamespaces, removeNamespacesWithPrefix, testPrefix } = await import("./Namespaces.ts")
+  const { listNamespaces, removeNamespacesWithPrefix, testPrefix } = await import("./TestNamespaces.ts")
   const left = (await listNamespaces()).filter((name) => name.startsWith(testPrefix))
   if (left.length > 0) {
     await removeNamespacesWithPrefix(testPrefix)

@@ -1,5 +1,5 @@
-import { removeNamespace, uniquePrefix } from "./Namespaces.ts"
 import { run } from "./run.ts"
+import { removeNamespace, uniquePrefix } from "./TestNamespaces.ts"
 
 export interface Pod {
   readonly netns: string
