@@ -1,5 +1,5 @@
+import { spawn } from "node:child_process"
 import { Context, Effect, Layer, Queue } from "effect"
-import { execa } from "execa"
 import { count } from "./Metrics.ts"
 
 /** A hook invocation: the user's argv and the env the original defined for it. */
@@ -11,6 +11,14 @@ export interface HookRun {
 }
 
 export type HookResult = "ok" | "failed" | "timeout"
+
+export interface HookOutcome {
+  readonly result: HookResult
+  readonly exitCode: number | undefined
+  /** The last few thousand characters the hook printed. */
+  readonly output: string
+  readonly millis: number
+}
 
 /**
  * Runs hooks one at a time, in the order they were queued, each under its timeout. Queuing
@@ -24,14 +32,38 @@ export class Hooks extends Context.Service<
 >()("@kubelan/reconciler/Hooks") {}
 
 const outputLimit = 4000
+/** setTimeout holds at most this; config bounds hooks.timeout well below it. */
+const maxTimer = 2 ** 31 - 1
 
-/** Spawns in its own process group so a timeout kills the hook and everything it started. */
+/**
+ * Hooks run as root with NET_ADMIN, so they get only what they are documented to get: PATH,
+ * HOSTNAME (the pod's name, which the example's `up` hook reads) and the hook's own variables.
+ * Nothing else the agent holds (KUBECONFIG, tokens) reaches them.
+ */
+export const hookEnvironment = (run: HookRun, agentEnv: Readonly<Record<string, string | undefined>> = process.env) => {
+  const env: Record<string, string> = { PATH: agentEnv.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
+  if (agentEnv.HOSTNAME !== undefined) env.HOSTNAME = agentEnv.HOSTNAME
+  return { ...env, ...run.env }
+}
+
+/**
+ * Runs a hook in its own process group. It is finished when its process exits, whatever its
+ * children do with the pipes (a daemon it started keeps them open); at the timeout its whole
+ * group is killed. Only a bounded tail of its output is kept.
+ */
 export const runHook = (run: HookRun) =>
-  Effect.callback<{ result: HookResult; exitCode: number | undefined; output: string; millis: number }>((resume) => {
+  Effect.callback<HookOutcome>((resume) => {
     const started = Date.now()
     const [file = "", ...args] = run.argv
-    const child = execa(file, args, { env: run.env, extendEnv: true, reject: false, all: true, detached: true, stdin: "ignore" })
+    let tail = ""
     let timedOut = false
+    let finished = false
+    const child = spawn(file, args, { env: hookEnvironment(run), cwd: "/", detached: true, stdio: ["ignore", "pipe", "pipe"] })
+    const keep = (chunk: Buffer) => {
+      tail = (tail + chunk.toString("utf8")).slice(-outputLimit)
+    }
+    child.stdout?.on("data", keep)
+    child.stderr?.on("data", keep)
     const killGroup = () => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
@@ -39,16 +71,29 @@ export const runHook = (run: HookRun) =>
         // the group is already gone
       }
     }
-    const timer = setTimeout(() => {
-      timedOut = true
-      killGroup()
-    }, run.timeoutMillis)
-    void child.then((result) => {
+    const timer = setTimeout(
+      () => {
+        timedOut = true
+        killGroup()
+      },
+      Math.min(run.timeoutMillis, maxTimer)
+    )
+    const finish = (outcome: Omit<HookOutcome, "millis" | "output">) => {
+      if (finished) return
+      finished = true
       clearTimeout(timer)
-      const output = String(result.all ?? "").slice(-outputLimit)
-      const outcome: HookResult = timedOut ? "timeout" : result.exitCode === 0 ? "ok" : "failed"
-      resume(Effect.succeed({ result: outcome, exitCode: result.exitCode, output, millis: Date.now() - started }))
+      // What is still in the pipes arrives within moments; a child that holds them does not hold us.
+      setTimeout(() => {
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        resume(Effect.succeed({ ...outcome, output: tail, millis: Date.now() - started }))
+      }, 50)
+    }
+    child.once("error", (error) => {
+      keep(Buffer.from(`could not start ${JSON.stringify(file)}: ${error.message}`))
+      finish({ result: "failed", exitCode: undefined })
     })
+    child.once("exit", (code) => finish({ result: timedOut ? "timeout" : code === 0 ? "ok" : "failed", exitCode: code ?? undefined }))
     return Effect.sync(() => {
       clearTimeout(timer)
       killGroup()

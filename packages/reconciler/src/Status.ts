@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, SubscriptionRef } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
 
 export interface InterfaceStatus {
   readonly name: string
@@ -56,7 +56,6 @@ export class Status extends Context.Service<
   {
     readonly get: Effect.Effect<AgentStatus>
     readonly update: (f: (status: AgentStatus) => AgentStatus) => Effect.Effect<void>
-    readonly ref: SubscriptionRef.SubscriptionRef<AgentStatus>
   }
 >()("@kubelan/reconciler/Status") {}
 
@@ -64,8 +63,8 @@ export const layer = (backend: string) =>
   Layer.effect(
     Status,
     Effect.gen(function* () {
-      const ref = yield* SubscriptionRef.make(initialStatus(backend))
-      return Status.of({ get: SubscriptionRef.get(ref), update: (f) => SubscriptionRef.update(ref, f), ref })
+      const ref = yield* Ref.make(initialStatus(backend))
+      return Status.of({ get: Ref.get(ref), update: (f) => Ref.update(ref, f) })
     })
   )
 

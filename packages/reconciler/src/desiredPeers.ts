@@ -1,4 +1,4 @@
-import { type AddressFamily, addressFamily, canonicalAddress, type PeerPolicy } from "@kubelan/config"
+import { type AddressFamily, addressFamily, canonicalAddress, type PeerPolicy, specialAddressReason } from "@kubelan/config"
 import type { Endpoint, MembershipSnapshot, SkippedEndpoint } from "@kubelan/discovery"
 
 export interface PeerSelection {
@@ -7,6 +7,8 @@ export interface PeerSelection {
   /** The underlay family: a dual-stack service contributes only addresses of this family. */
   readonly family: AddressFamily
   readonly include: PeerPolicy
+  /** The broadcast of the underlay's IPv4 subnet, when it has one: never a peer either. */
+  readonly broadcast?: string | undefined
 }
 
 export interface DesiredPeers {
@@ -20,6 +22,14 @@ export interface DesiredPeers {
 export const passesPolicy = (endpoint: Endpoint, include: PeerPolicy): boolean =>
   include === "all" || (include === "serving" ? endpoint.serving : endpoint.ready)
 
+/** Why an address from a source can never be a peer, whichever source sent it. */
+const unusable = (address: string, selection: PeerSelection): string | undefined => {
+  if (addressFamily(address) === undefined) return "not an IP address"
+  const special = specialAddressReason(address)
+  if (special !== undefined) return special
+  return address === selection.broadcast ? "the broadcast address of the underlay's subnet" : undefined
+}
+
 /** Desired = the union over every service of the endpoints that pass the policy, minus self. */
 export const desiredPeers = (snapshot: MembershipSnapshot, selection: PeerSelection): DesiredPeers => {
   const peers = new Map<string, Set<string>>()
@@ -31,13 +41,13 @@ export const desiredPeers = (snapshot: MembershipSnapshot, selection: PeerSelect
     byService.set(service, contributed)
     skipped.push(...(membership.skipped ?? []))
     for (const endpoint of membership.endpoints) {
-      const family = addressFamily(endpoint.address)
-      if (family === undefined) {
-        skipped.push({ service, address: endpoint.address, reason: "not an IP address" })
+      const address = canonicalAddress(endpoint.address)
+      const reason = unusable(address, selection)
+      if (reason !== undefined) {
+        skipped.push({ service, address: endpoint.address, reason })
         continue
       }
-      const address = canonicalAddress(endpoint.address)
-      if (family !== selection.family || address === self || !passesPolicy(endpoint, selection.include)) continue
+      if (addressFamily(address) !== selection.family || address === self || !passesPolicy(endpoint, selection.include)) continue
       contributed.add(address)
       const listers = peers.get(address) ?? new Set<string>()
       listers.add(service)

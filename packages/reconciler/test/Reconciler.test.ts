@@ -1,8 +1,9 @@
 import { it } from "@effect/vitest"
 import { ConfigError, ConfigSource, type LoadedConfig, loadConfigSync } from "@kubelan/config"
 import { StaticDiscovery } from "@kubelan/discovery"
-import { MemoryNetlink, Netlink } from "@kubelan/netlink"
-import { Context, Effect, Layer, Option } from "effect"
+import { MemoryNetlink, Netlink, NetlinkCommandError } from "@kubelan/netlink"
+import { Context, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { describe, expect } from "vitest"
 import { Hooks, Metrics, Reconciler, Status } from "../src/index.ts"
 
@@ -15,22 +16,32 @@ const load = (members: string, extra: Record<string, string> = {}): LoadedConfig
   return loaded
 }
 
-/** The reconciler over the in-memory kernel, with a config a test can "reload". */
-const harness = (initial: LoadedConfig) =>
+type Memory = Effect.Success<ReturnType<typeof MemoryNetlink.makeMemory>>
+
+/** The reconciler over the in-memory kernel, with a config a test can "reload" and the log lines it wrote. */
+const harness = (initial: LoadedConfig, options: { wrap?: (memory: Memory) => Netlink["Service"]; memory?: Memory } = {}) =>
   Effect.gen(function* () {
     const manual = yield* ConfigSource.makeManual(initial)
-    const memory = yield* MemoryNetlink.makeMemory()
+    const memory = options.memory ?? (yield* MemoryNetlink.makeMemory())
+    const logs: Array<{ level: string; message: string }> = []
+    const capture = Logger.make(({ logLevel, message }) => {
+      logs.push({
+        level: logLevel,
+        message: (Array.isArray(message) ? message : [message]).filter((part) => typeof part === "string").join(" ")
+      })
+    })
     const configLayer = Layer.succeed(ConfigSource.ConfigSource, manual.service)
     const deps = Layer.mergeAll(
       configLayer,
-      Layer.succeed(Netlink, memory.netlink),
+      Layer.succeed(Netlink, options.wrap?.(memory) ?? memory.netlink),
       StaticDiscovery.layer.pipe(Layer.provide(configLayer)),
       Status.layer("static"),
       Hooks.layer.pipe(Layer.provideMerge(Metrics.layer))
     )
-    const context = yield* Layer.build(Reconciler.layer.pipe(Layer.provideMerge(deps)))
+    const context = yield* Layer.build(Reconciler.layer.pipe(Layer.provideMerge(deps), Layer.provide(Logger.layer([capture]))))
     const status = Context.get(context, Status.Status)
     const reconciler = Context.get(context, Reconciler.Reconciler)
+    const metrics = Context.get(context, Metrics.Metrics)
     const fdb = Effect.map(memory.kernel, (kernel) => [...(kernel.links.get("kubelan")?.fdb ?? [])].sort())
     const waitFor = <A>(check: Effect.Effect<A | undefined>) =>
       Effect.gen(function* () {
@@ -41,84 +52,171 @@ const harness = (initial: LoadedConfig) =>
         }
         return yield* Effect.die(new Error("timed out"))
       })
-    return { manual, memory, status, fdb, waitFor, reconciler }
+    return { manual, memory, status, fdb, waitFor, reconciler, metrics, logs }
   })
 
 describe("Reconciler", () => {
   it.live("converges the FDB to the union of all services, minus itself", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const h = yield* harness(load("lan/a=10.0.0.1,10.0.0.2,10.0.0.3;lan/b=10.0.0.3,10.0.0.4"))
-        const ready = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? s : undefined)))
-        expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3", "10.0.0.4"])
-        expect(ready.desired.get("10.0.0.3")).toEqual(["lan/a", "lan/b"])
-        expect(ready.interface?.action).toBe("created")
-      })
-    )
+    Effect.gen(function* () {
+      const h = yield* harness(load("lan/a=10.0.0.1,10.0.0.2,10.0.0.3;lan/b=10.0.0.3,10.0.0.4"))
+      const ready = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? s : undefined)))
+      expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3", "10.0.0.4"])
+      expect(ready.desired.get("10.0.0.3")).toEqual(["lan/a", "lan/b"])
+      expect(ready.interface?.action).toBe("created")
+    })
   )
 
   it.live("keeps a peer listed by two services when one drops it", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3;lan/b=10.0.0.3"))
-        yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
-        yield* h.manual.set(load("lan/a=10.0.0.2;lan/b=10.0.0.3"))
-        yield* h.waitFor(Effect.map(h.status.get, (s) => (s.desired.get("10.0.0.3")?.length === 1 ? true : undefined)))
-        expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3"])
-        yield* h.manual.set(load("lan/a=10.0.0.2;lan/b="))
-        yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 1 ? true : undefined)))
-        expect(yield* h.fdb).toEqual(["10.0.0.2"])
-      })
-    )
+    Effect.gen(function* () {
+      const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3;lan/b=10.0.0.3"))
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      yield* h.manual.set(load("lan/a=10.0.0.2;lan/b=10.0.0.3"))
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.desired.get("10.0.0.3")?.length === 1 ? true : undefined)))
+      expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3"])
+      yield* h.manual.set(load("lan/a=10.0.0.2;lan/b="))
+      yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 1 ? true : undefined)))
+      expect(yield* h.fdb).toEqual(["10.0.0.2"])
+    })
   )
 
   it.live("recreates the interface on a VNI change and keeps it on a services change", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const h = yield* harness(load("lan/a=10.0.0.2"))
-        const first = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? s.interface : undefined)))
-        yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5"))
-        yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
-        const memoryLink = (kernel: { links: ReadonlyMap<string, { state: { ifindex: number } }> }) =>
-          kernel.links.get("kubelan")?.state.ifindex
-        expect(memoryLink(yield* h.memory.kernel)).toBe(first.ifindex)
-        yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5", { KL_VXLAN_VNI: "77" }))
-        const second = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.interface?.vni === 77 ? s.interface : undefined)))
-        expect(second.action).toBe("recreated")
-        expect(second.ifindex).not.toBe(first.ifindex)
-        yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
-      })
-    )
+    Effect.gen(function* () {
+      const h = yield* harness(load("lan/a=10.0.0.2"))
+      const first = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? s.interface : undefined)))
+      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5"))
+      yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
+      const memoryLink = (kernel: { links: ReadonlyMap<string, { state: { ifindex: number } }> }) =>
+        kernel.links.get("kubelan")?.state.ifindex
+      expect(memoryLink(yield* h.memory.kernel)).toBe(first.ifindex)
+      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5", { KL_VXLAN_VNI: "77" }))
+      const second = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.interface?.vni === 77 ? s.interface : undefined)))
+      expect(second.action).toBe("recreated")
+      expect(second.ifindex).not.toBe(first.ifindex)
+      yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
+    })
   )
 
   it.live("a resync cue reads the kernel again and repairs what changed behind the agent's back", () =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3"))
-        yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
-        yield* Effect.sleep("100 millis")
-        yield* h.memory.removeFdbSilently("kubelan", "10.0.0.3")
-        // No kernel event and the resync tick is 10 s away: nothing notices yet.
-        yield* Effect.sleep("300 millis")
-        expect(yield* h.fdb).toEqual(["10.0.0.2"])
-        yield* h.reconciler.trigger("resync")
-        yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
-        expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3"])
+    Effect.gen(function* () {
+      const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3"))
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      yield* Effect.sleep("100 millis")
+      yield* h.memory.removeFdbSilently("kubelan", "10.0.0.3")
+      // No kernel event and the resync tick is 10 s away: nothing notices yet.
+      yield* Effect.sleep("300 millis")
+      expect(yield* h.fdb).toEqual(["10.0.0.2"])
+      yield* h.reconciler.trigger("resync")
+      yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
+      expect(yield* h.fdb).toEqual(["10.0.0.2", "10.0.0.3"])
+    })
+  )
+
+  it.live("an FDB entry deleted while a pass is writing is put back by the next pass", () =>
+    Effect.gen(function* () {
+      let sabotage = false
+      const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3"), {
+        // Someone deletes a peer's entry (with its kernel event) while the pass's batch is in flight.
+        wrap: (memory) => ({
+          ...memory.netlink,
+          applyFdb: (name, diff) =>
+            memory.netlink.applyFdb(name, diff).pipe(
+              Effect.andThen(
+                Effect.suspend(() => {
+                  if (!sabotage) return Effect.void
+                  sabotage = false
+                  return memory.removeFdb(name, "10.0.0.2").pipe(Effect.andThen(Effect.sleep("100 millis")))
+                })
+              )
+            )
+        })
       })
-    )
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      sabotage = true
+      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.3,10.0.0.4"))
+      // The resync is 10 s away: only the event, taken by the next pass, can repair it this soon.
+      yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.join() === "10.0.0.2,10.0.0.3,10.0.0.4" ? true : undefined)))
+    })
+  )
+
+  it.effect("a failing pass retries on a capped exponential schedule and logs the full error once", () =>
+    Effect.gen(function* () {
+      let failing = true
+      let attempts = 0
+      const h = yield* harness(load("lan/a=10.0.0.2", { KL_RESYNC_INTERVAL: "24h" }), {
+        wrap: (memory) => ({
+          ...memory.netlink,
+          applyFdb: (name, diff) =>
+            Effect.suspend(() => {
+              attempts++
+              return failing
+                ? Effect.fail(
+                    new NetlinkCommandError({
+                      command: "bridge -batch -",
+                      exitCode: 1,
+                      stderr: "RTNETLINK answers: No buffer space available"
+                    })
+                  )
+                : memory.netlink.applyFdb(name, diff)
+            })
+        })
+      })
+      yield* TestClock.adjust("1 millis")
+      expect(attempts).toBe(1)
+      // A fixed 1 s retry would make 61 attempts in this minute.
+      for (let second = 0; second < 60; second++) yield* TestClock.adjust("1 second")
+      expect(attempts).toBeGreaterThanOrEqual(6)
+      expect(attempts).toBeLessThanOrEqual(9)
+      const errors = h.logs.filter((line) => line.level === "Error" && line.message.startsWith("reconcile failed, retrying in"))
+      const repeats = h.logs.filter((line) => line.level === "Warn" && line.message.startsWith("reconcile still failing"))
+      expect(errors).toHaveLength(1)
+      expect(errors[0]?.message).toContain("No buffer space available")
+      expect(repeats).toHaveLength(attempts - 1)
+      expect((yield* h.status.get).lastReconcile?.error).toContain("No buffer space available")
+      expect(h.metrics.value("kubelan_reconciles_total", { trigger: "retry", result: "error" })).toBe(attempts - 1)
+      failing = false
+      yield* TestClock.adjust("30 seconds")
+      expect(yield* h.fdb).toEqual(["10.0.0.2"])
+      expect((yield* h.status.get).ready).toBe(true)
+      expect((yield* h.status.get).lastReconcile?.error).toBeUndefined()
+      expect(h.logs.some((line) => line.message === "reconcile succeeded again")).toBe(true)
+    })
+  )
+
+  it.live("never deletes or recreates a link of another kind that has the interface's name", () =>
+    Effect.gen(function* () {
+      const h = yield* harness(load("lan/a=10.0.0.2", { KL_VXLAN_INTERFACE: "eth0" }))
+      const failed = yield* h.waitFor(Effect.map(h.status.get, (s) => s.lastReconcile?.error))
+      expect(failed).toContain("eth0 is an existing veth link, not a VXLAN interface")
+      const eth0 = (yield* h.memory.kernel).links.get("eth0")
+      expect(eth0?.state.kind).toBe("veth")
+      expect((yield* h.status.get).started).toBe(false)
+    })
+  )
+
+  it.live("a second reconciler for the same interface in the same namespace does not start", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryNetlink.makeMemory()
+      const first = yield* harness(load("lan/a=10.0.0.2"), { memory })
+      yield* first.waitFor(Effect.map(first.status.get, (s) => (s.ready ? true : undefined)))
+      const second = yield* Effect.exit(Effect.scoped(harness(load("lan/a=10.0.0.9"), { memory })))
+      expect(Exit.isFailure(second) && String(second.cause)).toContain(
+        "another kubelan agent in this network namespace already manages kubelan"
+      )
+      expect(yield* first.fdb).toEqual(["10.0.0.2"])
+    })
   )
 
   it.live("deletes the interface when its scope closes", () =>
     Effect.gen(function* () {
-      const memory = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const h = yield* harness(load("lan/a=10.0.0.2"))
-          yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
-          expect(Option.isSome(yield* h.memory.netlink.readLink("kubelan"))).toBe(true)
-          return h.memory
-        })
-      )
-      expect(Option.isNone(yield* memory.netlink.readLink("kubelan"))).toBe(true)
+      const scope = yield* Scope.make()
+      const h = yield* harness(load("lan/a=10.0.0.2")).pipe(Scope.provide(scope))
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      expect(Option.isSome(yield* h.memory.netlink.readLink("kubelan"))).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      expect(Option.isNone(yield* h.memory.netlink.readLink("kubelan"))).toBe(true)
+      // The lock went with it: another agent may take the interface now.
+      const lock = yield* h.memory.netlink.lockInterface("kubelan")
+      yield* lock.release
     })
   )
 })

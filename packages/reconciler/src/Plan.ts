@@ -1,0 +1,184 @@
+import { type KubelanConfig, subnetBroadcast } from "@kubelan/config"
+import { isFullySynced, type MembershipSnapshot, type SkippedEndpoint } from "@kubelan/discovery"
+import { type FdbDiff, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
+import { type DesiredPeers, desiredPeers } from "./desiredPeers.ts"
+import { diffPeers } from "./diffPeers.ts"
+import type { AgentStatus } from "./Status.ts"
+import { type ServiceChange, serviceChanges } from "./serviceChanges.ts"
+
+/**
+ * The reconciler's decisions, as pure functions of what it was told (cues, config, membership)
+ * and what the kernel holds. The loop in Reconciler.ts runs the effects they ask for; tests
+ * drive these directly.
+ */
+
+/** Why a pass runs. Only a cue: every pass recomputes from the latest config and membership. */
+export type Trigger = "start" | "config" | "membership" | "kernel-link" | "kernel-fdb" | "resync" | "retry"
+
+/** The interface as this agent last made or adopted it. */
+export interface Applied {
+  readonly spec: VxlanSpec
+  readonly underlay: Underlay
+  /** The `ip` setting the underlay was detected for. */
+  readonly ipSetting: string
+  readonly ifindex: number
+  /** How this agent got this ifindex: a later check that adopts it does not change that. */
+  readonly action: string
+}
+
+/** What the loop carries from one pass to the next. Only the loop holds it. */
+export interface LoopState {
+  readonly applied: Applied | undefined
+  /** The FDB as this agent last read or wrote it; undefined = unknown, read it. */
+  readonly known: ReadonlyArray<string> | undefined
+  readonly byService: ReadonlyMap<string, ReadonlySet<string>>
+  /** Skipped endpoints already logged and counted (service|address|reason). */
+  readonly reportedSkips: ReadonlySet<string>
+  readonly ready: boolean
+  /** Consecutive failed passes; the next pass trusts nothing it remembers. */
+  readonly failures: number
+  /** The last failure's text, so a failure that repeats is not logged in full again. */
+  readonly lastError: string | undefined
+}
+
+export const initialState: LoopState = {
+  applied: undefined,
+  known: undefined,
+  byService: new Map(),
+  reportedSkips: new Set(),
+  ready: false,
+  failures: 0,
+  lastError: undefined
+}
+
+/** What a pass reads from the kernel before deciding. */
+export interface Reads {
+  readonly link: boolean
+  readonly fdb: boolean
+}
+
+/**
+ * Decided from the whole batch of cues a pass takes, after it took them: only a membership
+ * change may trust what the agent last programmed, since someone else's change always arrives
+ * as a kernel event, a resync or a reload; all but an FDB event also check the link. After a
+ * failure the pass may have half-applied, so everything is read again.
+ */
+export const readsFor = (cues: ReadonlyArray<Trigger>, state: LoopState): Reads => {
+  const distrust = state.failures > 0 || state.known === undefined || state.applied === undefined
+  return {
+    fdb: distrust || cues.some((cue) => cue !== "membership"),
+    link: distrust || cues.some((cue) => cue !== "membership" && cue !== "kernel-fdb")
+  }
+}
+
+/** The cue a pass is counted under: the most telling of its batch. */
+export const passTrigger = (cues: ReadonlyArray<Trigger>): Trigger => cues.find((cue) => cue !== "kernel-fdb") ?? cues[0] ?? "resync"
+
+export const specFor = (config: KubelanConfig, underlay: Underlay): VxlanSpec => ({
+  name: config.vxlan.interface,
+  vni: config.vxlan.vni,
+  port: config.vxlan.port,
+  local: underlay.address,
+  mtu: config.vxlan.mtu === -1 ? vxlanMtu(underlay) : config.vxlan.mtu
+})
+
+const sameSpec = (a: VxlanSpec, b: VxlanSpec) =>
+  a.name === b.name && a.vni === b.vni && a.port === b.port && a.local === b.local && a.mtu === b.mtu
+
+/** Whether the underlay must be detected again: at start, and when `ip` changed. */
+export const needsUnderlay = (config: KubelanConfig, state: LoopState): boolean =>
+  state.applied === undefined || state.applied.ipSetting !== config.ip
+
+export type InterfacePlan =
+  /** The interface is as this agent left it and nothing says otherwise. */
+  | { readonly kind: "keep"; readonly spec: VxlanSpec }
+  /** Read the link and make it match: create, adopt or recreate. */
+  | { readonly kind: "ensure"; readonly spec: VxlanSpec; readonly renamedFrom: string | undefined; readonly changed: boolean }
+
+export const planInterface = (config: KubelanConfig, underlay: Underlay, state: LoopState, reads: Reads): InterfacePlan => {
+  const spec = specFor(config, underlay)
+  const previous = state.applied?.spec
+  if (previous !== undefined && sameSpec(previous, spec) && !reads.link) return { kind: "keep", spec }
+  const renamedFrom = previous !== undefined && previous.name !== spec.name ? previous.name : undefined
+  return { kind: "ensure", spec, renamedFrom, changed: previous === undefined || !sameSpec(previous, spec) }
+}
+
+/** One pass's FDB work. */
+export interface FdbPlan {
+  /** What to write, in one batch. */
+  readonly diff: FdbDiff
+  /** The flood entries once it is written. */
+  readonly programmed: ReadonlyArray<string>
+  readonly desired: DesiredPeers
+  /** `change` hook runs, in order. */
+  readonly changes: ReadonlyArray<ServiceChange>
+  /** Skipped endpoints not reported before: log and count each once. */
+  readonly newSkips: ReadonlyArray<SkippedEndpoint>
+  readonly synced: boolean
+  /** This pass programs the first full sync. */
+  readonly becomesReady: boolean
+  readonly state: LoopState
+}
+
+const skipKey = (skip: SkippedEndpoint) => `${skip.service}|${skip.address}|${skip.reason}`
+
+export const planFdb = (input: {
+  readonly config: KubelanConfig
+  readonly underlay: Underlay
+  readonly snapshot: MembershipSnapshot
+  /** The flood entries the kernel holds (read now, or known from the last pass). */
+  readonly kernel: ReadonlyArray<string>
+  readonly state: LoopState
+}): FdbPlan => {
+  const { config, underlay, snapshot, kernel, state } = input
+  const desired = desiredPeers(snapshot, {
+    self: underlay.address,
+    family: underlay.family,
+    include: config.peers.include,
+    broadcast: subnetBroadcast(underlay.address, underlay.prefixLength)
+  })
+  const synced = isFullySynced(snapshot)
+  const full = diffPeers(desired.peers.keys(), kernel)
+  // Until every source has listed once, a missing peer may just be unlisted yet: keep it.
+  const diff = synced ? full : { add: full.add, remove: [] }
+  const removed = new Set(diff.remove)
+  const programmed = [...kernel.filter((address) => !removed.has(address)), ...diff.add].sort()
+  const fresh = new Set<string>()
+  const newSkips = desired.skipped.filter((skip) => {
+    const key = skipKey(skip)
+    if (state.reportedSkips.has(key) || fresh.has(key)) return false
+    fresh.add(key)
+    return true
+  })
+  const becomesReady = synced && !state.ready
+  return {
+    diff,
+    programmed,
+    desired,
+    changes: serviceChanges(state.byService, desired.byService),
+    newSkips,
+    synced,
+    becomesReady,
+    state: {
+      ...state,
+      known: programmed,
+      byService: desired.byService,
+      reportedSkips: fresh.size === 0 ? state.reportedSkips : new Set([...state.reportedSkips, ...fresh]),
+      ready: state.ready || synced
+    }
+  }
+}
+
+/** What `/peers` and `/readyz` show after a pass that programmed `plan`. */
+export const statusAfter = (current: AgentStatus, plan: FdbPlan, snapshot: MembershipSnapshot): AgentStatus => ({
+  ...current,
+  ready: plan.state.ready,
+  programmed: plan.programmed,
+  desired: new Map([...plan.desired.peers].map(([address, services]) => [address, [...services].sort()])),
+  services: new Map(
+    [...snapshot.services].map(([name, membership]) => [
+      name,
+      { synced: membership.synced, endpoints: membership.endpoints.length, peers: [...(plan.desired.byService.get(name) ?? [])].sort() }
+    ])
+  )
+})
