@@ -1,6 +1,7 @@
+import { NODATA, NOTFOUND } from "node:dns"
 import { Resolver } from "node:dns/promises"
-import { ConfigSource, type KubelanConfig } from "@kubelan/config"
-import { Effect, Layer, Schedule, Stream, SubscriptionRef } from "effect"
+import { ConfigSource, type KubelanConfig, specialAddressReason } from "@kubelan/config"
+import { Effect, Layer, Queue, Stream, SubscriptionRef } from "effect"
 import { Discovery } from "./Discovery.ts"
 import { type MembershipSnapshot, readyEndpoint, type ServiceMembership, sameMembership } from "./Membership.ts"
 
@@ -14,9 +15,10 @@ export const serviceHostname = (service: string, clusterDomain: string) => {
   return `${name}.${namespace}.svc.${clusterDomain}`
 }
 
-const absent = new Set(["ENOTFOUND", "ENODATA", "NXDOMAIN"])
+/** The resolver's answers that mean "no such records", as opposed to "no answer". */
+const absent = new Set<string>([NOTFOUND, NODATA])
 
-/** The addresses of one name, or undefined when the resolver failed (as opposed to saying none). */
+/** The addresses of one name, or the resolver's failure (as opposed to its saying there are none). */
 const resolveAll = (resolver: Resolver, hostname: string) =>
   Effect.promise(async () => {
     const lookups = await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)])
@@ -29,6 +31,19 @@ const resolveAll = (resolver: Resolver, hostname: string) =>
     return { addresses: [...new Set(addresses)].sort() }
   })
 
+/** An answer as a membership: a special address (127.0.0.1 from a misconfigured zone) is skipped with its reason. */
+const membershipOf = (service: string, addresses: ReadonlyArray<string>): ServiceMembership => {
+  const usable = addresses.filter((address) => specialAddressReason(address) === undefined)
+  return {
+    endpoints: usable.map(readyEndpoint),
+    skipped: addresses.flatMap((address) => {
+      const reason = specialAddressReason(address)
+      return reason === undefined ? [] : [{ service, address, reason }]
+    }),
+    synced: true
+  }
+}
+
 const resolveServices = (resolver: Resolver, config: KubelanConfig, previous: MembershipSnapshot) =>
   Effect.gen(function* () {
     const services = new Map<string, ServiceMembership>()
@@ -38,7 +53,7 @@ const resolveServices = (resolver: Resolver, config: KubelanConfig, previous: Me
       if ("error" in answer) {
         yield* Effect.logWarning(`dns: resolving ${hostname} failed: ${answer.error}; keeping the last membership`, { service })
         services.set(service, previous.services.get(service) ?? { endpoints: [], synced: false })
-      } else services.set(service, { endpoints: answer.addresses.map(readyEndpoint), synced: true })
+      } else services.set(service, membershipOf(service, answer.addresses))
     }
     return { services } satisfies MembershipSnapshot
   })
@@ -50,25 +65,21 @@ const make = Effect.gen(function* () {
   const membership = yield* SubscriptionRef.make<MembershipSnapshot>({
     services: new Map(initial.services.map((service) => [service, { endpoints: [], synced: false }]))
   })
-  const resolveOnce = Effect.gen(function* () {
-    const { config } = yield* source.current
-    const next = yield* resolveServices(resolver, config, yield* SubscriptionRef.get(membership))
-    const current = yield* SubscriptionRef.get(membership)
-    if (!sameMembership(current, next)) yield* SubscriptionRef.set(membership, next)
-    return config.discovery.dns.intervalMillis
-  })
-  // Resolve now, then every interval (re-read on each round, so reloads apply); a reload also
-  // resolves at once, so a new service does not wait for the next round.
-  yield* Effect.gen(function* () {
-    const interval = yield* resolveOnce
-    yield* Effect.sleep(interval)
-  }).pipe(Effect.forever, Effect.forkScoped)
+  // A reload only cues the loop: one fiber resolves and publishes, so an answer that took long
+  // can never overwrite a newer one.
+  const reloads = yield* Queue.sliding<void>(1)
   yield* source.changes.pipe(
     Stream.drop(1),
-    Stream.runForEach(() => resolveOnce),
-    Effect.retry(Schedule.forever),
+    Stream.runForEach(() => Queue.offer(reloads, undefined)),
     Effect.forkScoped
   )
+  yield* Effect.gen(function* () {
+    const { config } = yield* source.current
+    const next = yield* resolveServices(resolver, config, yield* SubscriptionRef.get(membership))
+    if (!sameMembership(yield* SubscriptionRef.get(membership), next)) yield* SubscriptionRef.set(membership, next)
+    // Resolve again after the interval (re-read each round, so reloads apply), or at once on a reload.
+    yield* Queue.take(reloads).pipe(Effect.timeoutOption(config.discovery.dns.intervalMillis))
+  }).pipe(Effect.forever, Effect.forkScoped)
   return Discovery.of({ backend: "dns", snapshots: SubscriptionRef.changes(membership) })
 })
 

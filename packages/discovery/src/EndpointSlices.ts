@@ -1,4 +1,5 @@
 import { isIP } from "node:net"
+import { specialAddressReason } from "@kubelan/config"
 import { Schema } from "effect"
 import type { Endpoint, SkippedEndpoint } from "./Membership.ts"
 
@@ -65,7 +66,12 @@ export const decodeEndpointSlice = (service: string, raw: unknown): DecodedSlice
     if (address === undefined) skipped.push(skip(where, "endpoint without addresses"))
     else if (family === undefined) skipped.push(skip(address, `${addressType} address type is not an IP family`))
     else if (isIP(address) !== family) skipped.push(skip(address, `not an ${addressType} address`))
-    else endpoints.push(endpointOf(address, decoded.value.conditions))
+    else {
+      // 0.0.0.0, loopback, link-local, multicast, broadcast: never a peer, whoever wrote the slice.
+      const special = specialAddressReason(address)
+      if (special !== undefined) skipped.push(skip(address, special))
+      else endpoints.push(endpointOf(address, decoded.value.conditions))
+    }
   }
   return { name: metadata.name, endpoints, skipped }
 }

@@ -1,7 +1,7 @@
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest, type RequestOptions } from "node:https"
 import { KubeConfig, Watch } from "@kubernetes/client-node"
-import { Data, Effect } from "effect"
+import { Cause, Data, Effect, Queue, Schema, Stream } from "effect"
 
 /** A failed call to the API server; `status` 410 means the resourceVersion is too old. */
 export class KubernetesApiError extends Data.TaggedError("KubernetesApiError")<{
@@ -76,9 +76,19 @@ const getJson = (config: KubeConfig, path: string, operation: string) =>
 
 const pageSize = 500
 
+/** The parts of an EndpointSliceList kubelan reads; each item is decoded on its own later. */
+const SliceListJson = Schema.Struct({
+  items: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
+  metadata: Schema.optional(
+    Schema.Struct({ resourceVersion: Schema.optional(Schema.String), continue: Schema.optional(Schema.NullOr(Schema.String)) })
+  )
+})
+const decodeSliceList = Schema.decodeUnknownExit(SliceListJson)
+
 /** Every EndpointSlice of one Service, page by page, and the resourceVersion to watch from. */
 export const listServiceSlices = (config: KubeConfig, namespace: string, name: string, timeoutMillis: number) =>
   Effect.gen(function* () {
+    const operation = `list EndpointSlices of ${namespace}/${name}`
     const items: Array<unknown> = []
     let token: string | undefined
     let resourceVersion = ""
@@ -88,13 +98,12 @@ export const listServiceSlices = (config: KubeConfig, namespace: string, name: s
         limit: String(pageSize),
         ...(token ? { continue: token } : {})
       })
-      const page = (yield* getJson(config, `${slicesPath(namespace)}?${query}`, `list EndpointSlices of ${namespace}/${name}`)) as {
-        items?: Array<unknown>
-        metadata?: { resourceVersion?: string; continue?: string }
-      }
-      items.push(...(page.items ?? []))
-      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion
-      token = page.metadata?.continue || undefined
+      const page = decodeSliceList(yield* getJson(config, `${slicesPath(namespace)}?${query}`, operation))
+      if (page._tag === "Failure")
+        return yield* new KubernetesApiError({ operation, status: 200, reason: "the answer is not an EndpointSliceList" })
+      items.push(...(page.value.items ?? []))
+      resourceVersion = page.value.metadata?.resourceVersion ?? resourceVersion
+      token = page.value.metadata?.continue || undefined
     } while (token !== undefined)
     return { items, resourceVersion } satisfies SliceList
   }).pipe(
@@ -109,62 +118,59 @@ export const listServiceSlices = (config: KubeConfig, namespace: string, name: s
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"
 
+export interface WatchEvent {
+  readonly type: WatchEventType
+  readonly object: unknown
+}
+
 /**
- * One watch of one Service's slices from `resourceVersion`, through client-node's Watch.
- * Succeeds when the server closes it cleanly (resume from the last resourceVersion), fails with
- * status 410 when the version is too old (relist), and with WatchHung when the server keeps it
- * open past its own timeout plus a grace period. Events from an abandoned watch are dropped.
+ * One watch of one Service's slices from `resourceVersion`, through client-node's Watch, as a
+ * stream of its events. It ends when the server closes the watch cleanly, and fails with the
+ * server's status (410: the version is too old, relist) or the transport's error. Whoever runs
+ * it folds the events in its own fiber; stopping the stream aborts the request.
  */
-export const watchServiceSlices = (
-  config: KubeConfig,
-  namespace: string,
-  name: string,
-  resourceVersion: string,
-  timeoutSeconds: number,
-  onEvent: (type: WatchEventType, object: unknown) => void
-) =>
-  Effect.callback<void, KubernetesApiError>((resume) => {
-    let active = true
-    let controller: AbortController | undefined
-    const finish = (effect: Effect.Effect<void, KubernetesApiError>) => {
-      if (!active) return
-      active = false
-      resume(effect)
-    }
+export const watchServiceSlices = (config: KubeConfig, namespace: string, name: string, resourceVersion: string, timeoutSeconds: number) =>
+  Stream.callback<WatchEvent, KubernetesApiError>((queue) => {
     const operation = `watch EndpointSlices of ${namespace}/${name}`
-    new Watch(config)
-      .watch(
-        slicesPath(namespace),
-        { labelSelector: serviceSelector(name), resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-        (type, object) => {
-          if (!active) return
-          if (type === "ERROR") {
-            const status = typeof object?.code === "number" ? object.code : undefined
-            return finish(Effect.fail(new KubernetesApiError({ operation, status, reason: String(object?.message ?? "watch error") })))
-          }
-          if (type === "ADDED" || type === "MODIFIED" || type === "DELETED" || type === "BOOKMARK") onEvent(type, object)
-        },
-        (error: unknown) => {
-          if (error === null || error === undefined) return finish(Effect.void)
-          const status =
-            typeof (error as { statusCode?: unknown }).statusCode === "number" ? (error as { statusCode: number }).statusCode : undefined
-          const reason = error instanceof Error ? error.message : String(error)
-          // An abort is ours (we gave up on the watch), not the server's.
-          if (reason.includes("aborted") && !active) return
-          finish(Effect.fail(new KubernetesApiError({ operation, status, reason })))
-        }
-      )
-      .then(
-        (abort) => {
-          controller = abort
-          if (!active) abort.abort()
-        },
-        (error: unknown) => finish(Effect.fail(new KubernetesApiError({ operation, status: undefined, reason: String(error) })))
-      )
-    return Effect.sync(() => {
-      active = false
-      controller?.abort()
-    })
+    const fail = (status: number | undefined, reason: string) =>
+      Queue.failCauseUnsafe(queue, Cause.fail(new KubernetesApiError({ operation, status, reason })))
+    let stopped = false
+    return Effect.acquireRelease(
+      Effect.promise(() =>
+        new Watch(config)
+          .watch(
+            slicesPath(namespace),
+            { labelSelector: serviceSelector(name), resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+            (type, object) => {
+              if (type === "ERROR") {
+                const status = typeof object?.code === "number" ? object.code : undefined
+                return fail(status, String(object?.message ?? "watch error"))
+              }
+              if (type === "ADDED" || type === "MODIFIED" || type === "DELETED" || type === "BOOKMARK")
+                Queue.offerUnsafe(queue, { type, object })
+            },
+            (error: unknown) => {
+              if (error === null || error === undefined) return void Queue.endUnsafe(queue)
+              // An abort is ours (the stream was stopped), not the server's.
+              if (stopped) return
+              const status =
+                typeof (error as { statusCode?: unknown }).statusCode === "number"
+                  ? (error as { statusCode: number }).statusCode
+                  : undefined
+              fail(status, error instanceof Error ? error.message : String(error))
+            }
+          )
+          .catch((error: unknown) => {
+            fail(undefined, String(error))
+            return undefined
+          })
+      ),
+      (controller) =>
+        Effect.sync(() => {
+          stopped = true
+          controller?.abort()
+        })
+    )
   })
 
 export { KubeConfig }

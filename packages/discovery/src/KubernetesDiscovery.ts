@@ -1,9 +1,9 @@
 import { ConfigSource } from "@kubelan/config"
-import { Duration, Effect, FiberMap, Layer, Stream, SubscriptionRef } from "effect"
+import { Clock, Data, Effect, FiberMap, Layer, Schedule, Stream, SubscriptionRef } from "effect"
 import { Discovery } from "./Discovery.ts"
-import { type DecodedSlice, decodeEndpointSlice } from "./EndpointSlices.ts"
 import { type KubeConfig, KubernetesApiError, listServiceSlices, loadKubeConfig, WatchHung, watchServiceSlices } from "./KubernetesApi.ts"
 import type { MembershipSnapshot, ServiceMembership } from "./Membership.ts"
+import { applyEvents, applyList, emptyCache, membershipOf, type Notice } from "./SliceCache.ts"
 
 /**
  * The default backend: per configured Service, a list and a watch of only its EndpointSlices
@@ -14,94 +14,101 @@ import type { MembershipSnapshot, ServiceMembership } from "./Membership.ts"
 /** Extra time a watch may stay open past the timeout the server was asked for, before it counts as hung. */
 const hungGrace = (timeoutSeconds: number) => Math.max(2, Math.round(timeoutSeconds * 0.25))
 
-/** Jittered exponential backoff: 0.2 s doubling to 5 s, ±50 %. */
-const backoff = (failures: number) => Math.min(5000, 200 * 2 ** Math.min(failures, 10)) * (0.5 + Math.random())
+/**
+ * client-go's reflector rule: a watch that ends within a second with no events failed, however
+ * cleanly it ended (a server or proxy that ends every watch at once would otherwise be asked
+ * again thousands of times a second).
+ */
+const shortWatchMillis = 1000
 
-const membershipOf = (slices: ReadonlyMap<string, DecodedSlice>, synced: boolean): ServiceMembership => ({
-  endpoints: [...slices.values()].flatMap((slice) => slice.endpoints),
-  skipped: [...slices.values()].flatMap((slice) => slice.skipped),
-  synced
-})
+/** Jittered exponential backoff between failed requests: 0.2 s doubling to 5 s, each ±20 %. */
+export const backoffSchedule = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
 
-const followService = Effect.fnUntraced(function* (
+/** A watch event older than the newest seen: stop the watch and relist. */
+class WentBackwards extends Data.TaggedError("WentBackwards")<{}> {}
+
+const log = (notice: Notice, service: string) =>
+  notice.level === "warning" ? Effect.logWarning(notice.message, { service }) : Effect.logInfo(notice.message, { service })
+
+export const followService = Effect.fnUntraced(function* (
   config: KubeConfig,
   service: string,
   timeoutMillis: () => number,
   publish: (membership: ServiceMembership) => Effect.Effect<void>
 ) {
   const [namespace, name] = service.split("/") as [string, string]
-  const slices = new Map<string, DecodedSlice>()
-  let resourceVersion: string | undefined
-  let synced = false
-  let failures = 0
-  const retryAfterFailure = (error: unknown) =>
+  let cache = emptyCache
+  let backoff = yield* Schedule.toStepWithSleep(backoffSchedule)
+  const failed = (reason: string) =>
     Effect.gen(function* () {
-      const wait = backoff(failures++)
-      yield* Effect.logWarning(
-        `kubernetes: ${error instanceof Error ? error.message : String(error)}; keeping the last membership, retrying in ${Math.round(wait)}ms`,
-        {
-          service
-        }
-      )
-      yield* Effect.sleep(wait)
+      yield* Effect.logWarning(`kubernetes: ${reason}; keeping the last membership and retrying`, { service })
+      yield* backoff(undefined).pipe(Effect.ignore)
     })
-  /** Folds watch events into the slices; publishes once per batch that changed something. */
-  const pending: Array<[string, unknown]> = []
-  const applyPending = Effect.gen(function* () {
-    let changed = false
-    for (const [type, object] of pending.splice(0)) {
-      const version = (object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion
-      if (typeof version === "string") resourceVersion = version
-      if (type === "BOOKMARK") continue
-      const decoded = decodeEndpointSlice(service, object)
-      if (type === "DELETED") slices.delete(decoded.name)
-      else slices.set(decoded.name, decoded)
-      changed = true
-    }
-    if (changed) {
-      failures = 0
-      yield* publish(membershipOf(slices, synced))
-    }
-  })
   for (;;) {
-    if (resourceVersion === undefined) {
+    if (cache.resourceVersion === undefined) {
       const listed = yield* Effect.result(listServiceSlices(config, namespace, name, timeoutMillis()))
       if (listed._tag === "Failure") {
-        yield* retryAfterFailure(listed.failure)
+        yield* failed(listed.failure.message)
         continue
       }
-      slices.clear()
-      for (const item of listed.success.items) {
-        const decoded = decodeEndpointSlice(service, item)
-        slices.set(decoded.name, decoded)
-      }
-      resourceVersion = listed.success.resourceVersion
-      synced = true
-      failures = 0
-      yield* Effect.logDebug("kubernetes: listed EndpointSlices", { service, slices: slices.size, resourceVersion })
-      yield* publish(membershipOf(slices, synced))
+      const folded = applyList(cache, service, listed.success)
+      for (const notice of folded.notices) yield* log(notice, service)
+      cache = folded.cache
+      yield* Effect.logDebug("kubernetes: listed EndpointSlices", {
+        service,
+        slices: cache.slices.size,
+        resourceVersion: cache.resourceVersion
+      })
+      if (folded.changed) yield* publish(membershipOf(cache))
     }
+    const from = cache.resourceVersion as string
     const timeoutSeconds = Math.max(1, Math.round(timeoutMillis() / 1000))
-    const watched = yield* Effect.result(
-      watchServiceSlices(config, namespace, name, resourceVersion, timeoutSeconds, (type, object) => {
-        pending.push([type, object])
-        Effect.runFork(applyPending)
-      }).pipe(
-        Effect.timeoutOrElse({
-          duration: Duration.seconds(timeoutSeconds + hungGrace(timeoutSeconds)),
-          orElse: () => Effect.fail(new WatchHung({ seconds: timeoutSeconds + hungGrace(timeoutSeconds) }))
+    const started = yield* Clock.currentTimeMillis
+    let events = 0
+    const watched = yield* watchServiceSlices(config, namespace, name, from, timeoutSeconds).pipe(
+      Stream.runForEachArray((batch) =>
+        Effect.gen(function* () {
+          events += batch.length
+          const folded = applyEvents(cache, service, batch)
+          for (const notice of folded.notices) yield* log(notice, service)
+          cache = folded.cache
+          if (folded.changed) yield* publish(membershipOf(cache))
+          if (folded.backwards) return yield* new WentBackwards()
         })
-      )
+      ),
+      Effect.timeoutOrElse({
+        duration: (timeoutSeconds + hungGrace(timeoutSeconds)) * 1000,
+        orElse: () => Effect.fail(new WatchHung({ seconds: timeoutSeconds + hungGrace(timeoutSeconds) }))
+      }),
+      Effect.result
     )
-    yield* applyPending
-    if (watched._tag === "Success") continue
+    const lasted = (yield* Clock.currentTimeMillis) - started
+    const short = lasted < shortWatchMillis && events === 0
+    // A watch that ran a while or brought events was healthy, however it ended.
+    if (!short) backoff = yield* Schedule.toStepWithSleep(backoffSchedule)
+    if (watched._tag === "Success") {
+      if (short) yield* failed("the server ended the watch at once, with no events")
+      continue
+    }
     const error = watched.failure
-    if (error instanceof WatchHung)
+    if (error instanceof WatchHung) {
       yield* Effect.logWarning(`kubernetes: watch open ${error.seconds}s past its timeout; restarting it`, { service })
-    else if (error instanceof KubernetesApiError && error.status === 410) {
-      yield* Effect.logInfo("kubernetes: resourceVersion expired (410); relisting", { service, resourceVersion })
-      resourceVersion = undefined
-    } else yield* retryAfterFailure(error)
+      continue
+    }
+    if (error instanceof WentBackwards) continue
+    if (error instanceof KubernetesApiError && error.status === 410) {
+      yield* Effect.logInfo("kubernetes: resourceVersion expired (410); relisting", { service, resourceVersion: from })
+      cache = { ...cache, resourceVersion: undefined }
+      if (short) yield* backoff(undefined).pipe(Effect.ignore)
+      continue
+    }
+    if (error instanceof KubernetesApiError && error.status === 504) {
+      // "Too large resource version": the server is behind what this agent saw (a restored etcd).
+      cache = { ...cache, resourceVersion: undefined }
+      yield* failed(`${error.message} (the server is behind resourceVersion ${from}); relisting`)
+      continue
+    }
+    yield* failed(error.message)
   }
 })
 
@@ -117,7 +124,6 @@ const make = Effect.gen(function* () {
     services: new Map(initial.services.map((service) => [service, { endpoints: [], synced: false }]))
   })
   const followers = yield* FiberMap.make<string>()
-  const running = new Set<string>()
   let watchTimeout = initial.discovery.kubernetes.watchTimeoutMillis
 
   const publish = (service: string) => (next: ServiceMembership) =>
@@ -131,23 +137,17 @@ const make = Effect.gen(function* () {
       Effect.gen(function* () {
         watchTimeout = loaded.config.discovery.kubernetes.watchTimeoutMillis
         const wanted = new Set(loaded.config.services)
-        for (const service of running)
-          if (!wanted.has(service)) {
-            running.delete(service)
-            yield* FiberMap.remove(followers, service)
-          }
+        for (const [service] of [...followers]) if (!wanted.has(service)) yield* FiberMap.remove(followers, service)
         yield* SubscriptionRef.update(membership, (snapshot) => ({
           services: new Map([...wanted].map((service) => [service, snapshot.services.get(service) ?? { endpoints: [], synced: false }]))
         }))
         for (const service of wanted)
-          if (!running.has(service)) {
-            running.add(service)
-            yield* FiberMap.run(
-              followers,
-              service,
-              followService(config, service, () => watchTimeout, publish(service))
-            )
-          }
+          yield* FiberMap.run(
+            followers,
+            service,
+            followService(config, service, () => watchTimeout, publish(service)),
+            { onlyIfMissing: true }
+          )
       })
     ),
     Effect.forkScoped

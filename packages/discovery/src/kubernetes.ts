@@ -3,3 +3,4 @@
 export * from "./EndpointSlices.ts"
 export * from "./KubernetesApi.ts"
 export * as KubernetesDiscovery from "./KubernetesDiscovery.ts"
+export * as SliceCache from "./SliceCache.ts"

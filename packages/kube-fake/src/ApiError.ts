@@ -4,6 +4,7 @@ type Details = {
   readonly group?: string
   readonly kind?: string
   readonly causes?: ReadonlyArray<{ field: string; message: string; reason: string }>
+  readonly retryAfterSeconds?: number
 }
 
 export class ApiError extends Error {
@@ -39,10 +40,49 @@ export const notFound = (kind: string, group: string, name: string) =>
     kind: kind.toLowerCase()
   })
 
-export const invalid = (kind: string, group: string, name: string, causes: ReadonlyArray<{ field: string; message: string }>) =>
-  new ApiError(
+/** One field's problem, as the real server's field.Error: the message is its ErrorBody. */
+export interface FieldCause {
+  readonly field: string
+  readonly message: string
+  readonly reason: string
+}
+
+/** Go's %q for the values kube-fake reports (strings, numbers, booleans). */
+const quoted = (value: unknown) => (typeof value === "string" ? JSON.stringify(value) : String(value))
+
+export const fieldInvalid = (field: string, value: unknown, detail: string): FieldCause => ({
+  field,
+  message: `Invalid value: ${quoted(value)}: ${detail}`,
+  reason: "FieldValueInvalid"
+})
+export const fieldRequired = (field: string, detail = ""): FieldCause => ({
+  field,
+  message: `Required value${detail === "" ? "" : `: ${detail}`}`,
+  reason: "FieldValueRequired"
+})
+export const fieldUnsupported = (field: string, value: unknown, supported: ReadonlyArray<string>): FieldCause => ({
+  field,
+  message: `Unsupported value: ${quoted(value)}: supported values: ${supported.map((entry) => JSON.stringify(entry)).join(", ")}`,
+  reason: "FieldValueNotSupported"
+})
+export const fieldTooMany = (field: string, count: number, most: number): FieldCause => ({
+  field,
+  message: `Too many: ${count}: must have at most ${most} items`,
+  reason: "FieldValueTooMany"
+})
+export const fieldTooLong = (field: string, most: number): FieldCause => ({
+  field,
+  message: `Too long: may not be more than ${most} bytes`,
+  reason: "FieldValueTooLong"
+})
+
+/** 422, worded as the real server: one problem as is, several in brackets. */
+export const invalid = (kind: string, group: string, name: string, causes: ReadonlyArray<FieldCause>) => {
+  const listed = causes.map((cause) => `${cause.field}: ${cause.message}`)
+  return new ApiError(
     422,
     "Invalid",
-    `${kind}${group === "" ? "" : `.${group}`} "${name}" is invalid: ${causes.map((cause) => `${cause.field}: ${cause.message}`).join(", ")}`,
-    { name, group, kind, causes: causes.map((cause) => ({ ...cause, reason: "FieldValueInvalid" })) }
+    `${kind}${group === "" ? "" : `.${group}`} "${name}" is invalid: ${listed.length === 1 ? listed[0] : `[${listed.join(", ")}]`}`,
+    { name, group, kind, causes }
   )
+}

@@ -11,9 +11,17 @@ export interface FaultState {
   hangUntil: number
   /** Until then, requests are answered by closing the connection, as an unreachable server. */
   refuseUntil: number
+  /** Every watch ends right after its first events, as a proxy that cuts long requests does. */
+  endWatchesAtOnce: boolean
 }
 
-export const noFaults = (): FaultState => ({ failNext: { count: 0, code: 500 }, latencyMillis: 0, hangUntil: 0, refuseUntil: 0 })
+export const noFaults = (): FaultState => ({
+  failNext: { count: 0, code: 500 },
+  latencyMillis: 0,
+  hangUntil: 0,
+  refuseUntil: 0,
+  endWatchesAtOnce: false
+})
 
 export interface FaultRequest {
   readonly dropWatches?: boolean
@@ -22,5 +30,6 @@ export interface FaultRequest {
   readonly compact?: boolean
   readonly hangMillis?: number
   readonly refuseMillis?: number
+  readonly endWatchesAtOnce?: boolean
   readonly reset?: boolean
 }

@@ -1,14 +1,31 @@
 import { clone, isRecord } from "./KubeObject.ts"
 
-export class PatchError extends Error {}
+/** A patch that cannot be read (400) or cannot be applied to the object (422), as the real server splits them. */
+export class PatchError extends Error {
+  readonly code: 400 | 422
+  constructor(message: string, code: 400 | 422 = 422) {
+    super(message)
+    this.code = code
+  }
+}
+
+/**
+ * Keys that address an object's prototype rather than a field: a patch naming one would reach
+ * Object.prototype in this process. No Kubernetes field has these names.
+ */
+const prototypeKeys = new Set(["__proto__", "constructor", "prototype"])
+const refusePrototypeKey = (key: string) => {
+  if (prototypeKeys.has(key)) throw new PatchError(`the patch names ${JSON.stringify(key)}, which is not a field of any object`, 400)
+}
 
 /** RFC 7386: objects merge recursively, `null` deletes, anything else replaces. */
 export const jsonMergePatch = (target: unknown, patch: unknown): unknown => {
   if (!isRecord(patch)) return clone(patch)
   const result: Record<string, unknown> = isRecord(target) ? { ...target } : {}
   for (const [key, value] of Object.entries(patch)) {
+    refusePrototypeKey(key)
     if (value === null) delete result[key]
-    else result[key] = jsonMergePatch(result[key], value)
+    else result[key] = jsonMergePatch(Object.hasOwn(result, key) ? result[key] : undefined, value)
   }
   return result
 }
@@ -62,12 +79,13 @@ export const strategicMergePatch = (target: unknown, patch: unknown, path: Reado
   const retain = patch.$retainKeys
   if (Array.isArray(retain)) for (const key of Object.keys(result)) if (!retain.includes(key) && !(key in patch)) delete result[key]
   for (const [key, value] of Object.entries(patch)) {
+    refusePrototypeKey(key)
     if (key === "$patch" || directivePrefixes.some((prefix) => key.startsWith(prefix))) continue
     if (value === null) {
       delete result[key]
       continue
     }
-    const current = result[key]
+    const current = Object.hasOwn(result, key) ? result[key] : undefined
     const keyName = mergeKey(key, path)
     if (Array.isArray(value) && keyName !== undefined) {
       const order = patch[`$setElementOrder/${key}`]
@@ -119,24 +137,39 @@ const mergeListByKey = (
   return [...new Set(ordered)].filter((key) => items.has(key)).map((key) => items.get(key))
 }
 
+/** An RFC 6901 array index: digits only, inside the array (or one past its end, for add). */
+const arrayIndex = (array: ReadonlyArray<unknown>, part: string, forAdd: boolean): number => {
+  const index = /^(0|[1-9]\d*)$/.test(part) ? Number(part) : Number.NaN
+  if (!Number.isSafeInteger(index) || index > array.length || (!forAdd && index === array.length))
+    throw new PatchError(`invalid array index ${JSON.stringify(part)} for an array of ${array.length}`)
+  return index
+}
+
 /** RFC 6902 JSON patch: add, remove, replace, move, copy, test. */
 export const jsonPatch = (target: unknown, operations: unknown): unknown => {
-  if (!Array.isArray(operations)) throw new PatchError("a JSON patch must be a list of operations")
+  if (!Array.isArray(operations)) throw new PatchError("a JSON patch must be a list of operations", 400)
   let document = clone(target)
   const parse = (pointer: unknown) => {
     if (typeof pointer !== "string" || (pointer !== "" && !pointer.startsWith("/")))
-      throw new PatchError(`invalid JSON pointer ${JSON.stringify(pointer)}`)
-    return pointer === ""
-      ? []
-      : pointer
-          .slice(1)
-          .split("/")
-          .map((part) => part.replaceAll("~1", "/").replaceAll("~0", "~"))
+      throw new PatchError(`invalid JSON pointer ${JSON.stringify(pointer)}`, 400)
+    const parts =
+      pointer === ""
+        ? []
+        : pointer
+            .slice(1)
+            .split("/")
+            .map((part) => part.replaceAll("~1", "/").replaceAll("~0", "~"))
+    for (const part of parts) refusePrototypeKey(part)
+    return parts
   }
   const parentOf = (parts: ReadonlyArray<string>) => {
     let node: unknown = document
     for (const part of parts.slice(0, -1)) {
-      node = Array.isArray(node) ? node[Number(part)] : isRecord(node) ? node[part] : undefined
+      node = Array.isArray(node)
+        ? node[arrayIndex(node, part, false)]
+        : isRecord(node) && Object.hasOwn(node, part)
+          ? node[part]
+          : undefined
       if (node === undefined) throw new PatchError(`path not found: /${parts.join("/")}`)
     }
     return node
@@ -145,13 +178,19 @@ export const jsonPatch = (target: unknown, operations: unknown): unknown => {
     if (parts.length === 0) return document
     const parent = parentOf(parts)
     const last = parts[parts.length - 1] as string
-    return Array.isArray(parent) ? parent[Number(last)] : isRecord(parent) ? parent[last] : undefined
+    const value = Array.isArray(parent)
+      ? parent[arrayIndex(parent, last, false)]
+      : isRecord(parent) && Object.hasOwn(parent, last)
+        ? parent[last]
+        : undefined
+    if (value === undefined) throw new PatchError(`path not found: /${parts.join("/")}`)
+    return value
   }
   const remove = (parts: ReadonlyArray<string>) => {
     const parent = parentOf(parts)
     const last = parts[parts.length - 1] as string
-    if (Array.isArray(parent)) parent.splice(Number(last), 1)
-    else if (isRecord(parent) && last in parent) delete parent[last]
+    if (Array.isArray(parent)) parent.splice(arrayIndex(parent, last, false), 1)
+    else if (isRecord(parent) && Object.hasOwn(parent, last)) delete parent[last]
     else throw new PatchError(`path not found: /${parts.join("/")}`)
   }
   const add = (parts: ReadonlyArray<string>, value: unknown, replace: boolean) => {
@@ -162,16 +201,16 @@ export const jsonPatch = (target: unknown, operations: unknown): unknown => {
     const parent = parentOf(parts)
     const last = parts[parts.length - 1] as string
     if (Array.isArray(parent)) {
-      const index = last === "-" ? parent.length : Number(last)
+      const index = last === "-" && !replace ? parent.length : arrayIndex(parent, last, !replace)
       if (replace) parent[index] = clone(value)
       else parent.splice(index, 0, clone(value))
     } else if (isRecord(parent)) {
-      if (replace && !(last in parent)) throw new PatchError(`path not found: /${parts.join("/")}`)
+      if (replace && !Object.hasOwn(parent, last)) throw new PatchError(`path not found: /${parts.join("/")}`)
       parent[last] = clone(value)
     } else throw new PatchError(`path not found: /${parts.join("/")}`)
   }
   for (const operation of operations) {
-    if (!isRecord(operation)) throw new PatchError("a JSON patch operation must be an object")
+    if (!isRecord(operation)) throw new PatchError("a JSON patch operation must be an object", 400)
     const path = parse(operation.path)
     switch (operation.op) {
       case "add":
@@ -197,7 +236,7 @@ export const jsonPatch = (target: unknown, operations: unknown): unknown => {
         if (JSON.stringify(get(path)) !== JSON.stringify(operation.value)) throw new PatchError(`test failed at ${String(operation.path)}`)
         break
       default:
-        throw new PatchError(`unknown JSON patch operation ${JSON.stringify(operation.op)}`)
+        throw new PatchError(`unknown JSON patch operation ${JSON.stringify(operation.op)}`, 400)
     }
   }
   return document

@@ -1,3 +1,5 @@
+import type { NameRule } from "./Names.ts"
+
 export interface Column {
   readonly name: string
   readonly path?: ReadonlyArray<string>
@@ -33,6 +35,8 @@ const podColumns: ReadonlyArray<Column> = [
 
 /** The kinds kube-fake serves, described once for routing, discovery documents and tables. */
 export interface ResourceType {
+  /** Which of the real server's name rules this kind's names follow. */
+  readonly nameRule: NameRule
   readonly group: string
   readonly version: string
   /** Plural, as in the URL. */
@@ -58,8 +62,15 @@ const resource = (
   resource: string,
   kind: string,
   namespaced: boolean,
-  options: { shortNames?: Array<string>; subresources?: Array<string>; columns?: ResourceType["columns"]; categories?: Array<string> } = {}
+  options: {
+    shortNames?: Array<string>
+    subresources?: Array<string>
+    columns?: ResourceType["columns"]
+    categories?: Array<string>
+    nameRule?: NameRule
+  } = {}
 ): ResourceType => ({
+  nameRule: options.nameRule ?? "subdomain",
   group,
   version,
   resource,
@@ -74,11 +85,13 @@ const resource = (
 
 export const resourceTypes: ReadonlyArray<ResourceType> = [
   resource("", "v1", "namespaces", "Namespace", false, {
+    nameRule: "label",
     shortNames: ["ns"],
     subresources: ["status"],
     columns: [{ name: "Status", path: ["status", "phase"] }]
   }),
   resource("", "v1", "services", "Service", true, {
+    nameRule: "dns1035",
     shortNames: ["svc"],
     categories: ["all"],
     subresources: ["status"],
@@ -116,10 +129,10 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
       { name: "Ready", path: ["status", "readyReplicas"] }
     ]
   }),
-  resource("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
-  resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true),
-  resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false),
-  resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false),
+  resource("rbac.authorization.k8s.io", "v1", "roles", "Role", true, { nameRule: "pathSegment" }),
+  resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, { nameRule: "pathSegment" }),
+  resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, { nameRule: "pathSegment" }),
+  resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, { nameRule: "pathSegment" }),
   resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, { shortNames: ["netpol"] })
 ]
 
@@ -127,8 +140,5 @@ export const groupVersion = (type: ResourceType) => (type.group === "" ? type.ve
 
 export const findResource = (group: string, version: string, name: string) =>
   resourceTypes.find((type) => type.group === group && type.version === version && type.resource === name)
-
-export const findKind = (apiVersion: string, kind: string) =>
-  resourceTypes.find((type) => groupVersion(type) === apiVersion && type.kind === kind)
 
 export const verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]

@@ -24,6 +24,8 @@ export interface KubeFakeOptions {
   readonly bookmarkMillis?: number
   /** Pods are deleted gracefully (marked, then removed by the kubelet). */
   readonly gracefulPodDeletion?: boolean
+  /** How long a request for a resourceVersion the store has not reached waits before 504 (the real server: 3 s). */
+  readonly tooLargeWaitMillis?: number
 }
 
 export interface KubeFakeServer {
@@ -59,6 +61,8 @@ const parseJson = (text: string): unknown => {
 
 const asObject = (value: unknown): KubeObject => {
   if (!isRecord(value)) throw new ApiError(400, "BadRequest", "the request body must be a JSON object")
+  if (value.metadata !== undefined && value.metadata !== null && !isRecord(value.metadata))
+    throw new ApiError(400, "BadRequest", "the request body's metadata must be an object")
   return { ...value, metadata: isRecord(value.metadata) ? (value.metadata as KubeObject["metadata"]) : {} }
 }
 
@@ -72,6 +76,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
   let faults: FaultState = noFaults()
   const openWatches = new Set<ServerResponse>()
   const bookmarkMillis = options.bookmarkMillis ?? 10_000
+  const tooLargeWaitMillis = options.tooLargeWaitMillis ?? 3000
   for (const name of ["default", "kube-system", "kube-public", "kube-node-lease"])
     store.create(resourceTypeOf("namespaces"), undefined, { metadata: { name } })
 
@@ -81,6 +86,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     if (request.latencyMillis !== undefined) faults.latencyMillis = request.latencyMillis
     if (request.hangMillis !== undefined) faults.hangUntil = Date.now() + request.hangMillis
     if (request.refuseMillis !== undefined) faults.refuseUntil = Date.now() + request.refuseMillis
+    if (request.endWatchesAtOnce !== undefined) faults.endWatchesAtOnce = request.endWatchesAtOnce
     if (request.compact) store.compact()
     if (request.dropWatches) for (const response of openWatches) response.destroy()
   }
@@ -112,9 +118,11 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       const apiError =
         error instanceof ApiError
           ? error
-          : error instanceof SelectorError || error instanceof PatchError
+          : error instanceof SelectorError
             ? new ApiError(400, "BadRequest", error.message)
-            : new ApiError(500, "InternalError", String(error))
+            : error instanceof PatchError
+              ? new ApiError(error.code, error.code === 422 ? "Invalid" : "BadRequest", error.message)
+              : new ApiError(500, "InternalError", String(error))
       if (!response.headersSent) send(response, client, apiError.code, apiError.toStatus())
       else response.end()
     }
@@ -182,6 +190,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
           return send(response, client, 200, table ? toTable(type, [object], query.get("includeObject")) : object)
         }
         if (query.get("watch") === "true" || query.get("watch") === "1") return watch(request, response, query, client, filter, table)
+        if (query.get("resourceVersion") !== "0") await notAhead(query.get("resourceVersion"))
         return send(response, client, 200, listOf(type, filter, query, table))
       }
       case "POST": {
@@ -281,7 +290,24 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
   }
 
-  const watch = (
+  /**
+   * A resourceVersion newer than the store's (a client that saw a server which has since been
+   * restored from older storage) is waited for a few seconds, then refused as the real server
+   * does: 504 Timeout, "Too large resource version".
+   */
+  const notAhead = async (resourceVersion: string | null) => {
+    const wanted = Number(resourceVersion)
+    if (resourceVersion === null || resourceVersion === "" || !Number.isSafeInteger(wanted)) return
+    const deadline = Date.now() + tooLargeWaitMillis
+    while (store.resourceVersion < wanted && Date.now() < deadline) await sleep(50)
+    if (store.resourceVersion < wanted)
+      throw new ApiError(504, "Timeout", `Timeout: Too large resource version: ${wanted}, current: ${store.resourceVersion}`, {
+        causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version", field: "" }],
+        retryAfterSeconds: 1
+      })
+  }
+
+  const watch = async (
     request: IncomingMessage,
     response: ServerResponse,
     query: URLSearchParams,
@@ -308,6 +334,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
     const sendInitialEvents = query.get("sendInitialEvents") === "true"
     const allowBookmarks = query.get("allowWatchBookmarks") === "true"
+    if (!sendInitialEvents) await notAhead(query.get("resourceVersion"))
     let opened: ReturnType<Store["watch"]>
     try {
       opened = store.watch(filter, sendInitialEvents ? "" : (query.get("resourceVersion") ?? undefined), write)
@@ -333,6 +360,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       })
     for (const event of opened.initial) write(event)
     if (sendInitialEvents) bookmark({ "k8s.io/initial-events-end": "true" })
+    if (faults.endWatchesAtOnce) return response.end()
     const timers: Array<NodeJS.Timeout> = []
     if (allowBookmarks) timers.push(setInterval(() => bookmark(), bookmarkMillis))
     const timeoutSeconds = Number(query.get("timeoutSeconds") ?? 0)
@@ -374,7 +402,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       if (typeof target === "string") server.listen(target, resolve)
       else server.listen(target.port, target.host, resolve)
     })
-  const [host, port] = splitListen(options.listen ?? "127.0.0.1:0")
+  const { host, port } = listenAddress(options.listen ?? "127.0.0.1:0")
   const tcp = createServer(listener)
   await listen(tcp, { host, port })
   servers.push(tcp)
@@ -406,10 +434,11 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
   }
 }
 
-const splitListen = (listen: string): [string, number] => {
-  const at = listen.lastIndexOf(":")
-  const host = listen.slice(0, at).replace(/^\[(.*)\]$/, "$1") || "127.0.0.1"
-  return [host, Number(listen.slice(at + 1))]
+/** `HOST:PORT` or `[IPv6]:PORT`, read by the platform's URL parser. */
+export const listenAddress = (listen: string): { host: string; port: number } => {
+  const url = URL.parse(`http://${listen}`)
+  if (url === null || url.hostname === "" || url.pathname !== "/") throw new Error(`${JSON.stringify(listen)} is not HOST:PORT`)
+  return { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: url.port === "" ? 80 : Number(url.port) }
 }
 
 const resourceTypeOf = (resource: string) => {

@@ -3,7 +3,7 @@ import { ApiError, notFound } from "./ApiError.ts"
 import { clone, isRecord, type KubeObject } from "./KubeObject.ts"
 import { type ResourceType, resourceTypes } from "./Resources.ts"
 import { type FieldRequirement, matchesFields, matchesLabels, type Requirement } from "./Selectors.ts"
-import { badRequest, validate } from "./Validation.ts"
+import { badRequest, checkShapes, validate } from "./Validation.ts"
 
 export type EventType = "ADDED" | "MODIFIED" | "DELETED"
 
@@ -133,8 +133,8 @@ export class Store {
         throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
       object.metadata.namespace = namespace as string
     } else delete object.metadata.namespace
-    if (!object.metadata.name && object.metadata.generateName)
-      object.metadata.name = `${object.metadata.generateName}${randomBytes(3).toString("hex").slice(0, 5)}`
+    checkShapes(type, object)
+    if (!object.metadata.name && object.metadata.generateName) object.metadata.name = generatedName(object.metadata.generateName)
     validate(type, object, undefined)
     const name = object.metadata.name as string
     const bucket = this.objects.get(type) as Map<string, KubeObject>
@@ -299,10 +299,11 @@ export class Store {
     this.history = []
     this.historyStart = this.revision
   }
-
-  get openWatches(): number {
-    return this.watchers.size
-  }
 }
+
+/** As the real server names objects from generateName: at most 58 characters of it, then 5 random ones. */
+const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789"
+const generatedName = (prefix: string) =>
+  `${prefix.slice(0, 58)}${[...randomBytes(5)].map((byte) => nameAlphabet[byte % nameAlphabet.length]).join("")}`
 
 export const gone = (from: number, oldest: number) => new ApiError(410, "Expired", `too old resource version: ${from} (${oldest})`)

@@ -48,4 +48,17 @@ describe("fault injection", () => {
       await expect(fetch(`${url}/api/v1/namespaces`)).rejects.toThrow()
     })
   )
+
+  it.live("endWatchesAtOnce: every watch ends right after the events it starts with", () =>
+    withServer(async (url) => {
+      await fetch(`${url}/api/v1/namespaces/default/configmaps`, { method: "POST", body: JSON.stringify({ metadata: { name: "a" } }) })
+      await fault(url, { endWatchesAtOnce: true })
+      const started = Date.now()
+      const watched = await fetch(`${url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=0`)
+      const lines = (await watched.text()).trim().split("\n")
+      expect(Date.now() - started).toBeLessThan(1000)
+      expect(lines.map((line) => JSON.parse(line).type)).toEqual(["ADDED"])
+      await fault(url, { reset: true })
+    })
+  )
 })
