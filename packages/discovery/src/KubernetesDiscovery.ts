@@ -25,7 +25,7 @@ const shortWatchMillis = 1000
 export const backoffSchedule = Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]).pipe(Schedule.jittered)
 
 /** A watch event older than the newest seen: stop the watch and relist. */
-class WentBackwards extends Data.TaggedError("WentBackwards")<{}> {}
+class WentBackwards extends Data.TaggedError("WentBackwards")<{ readonly service: string }> {}
 
 const log = (notice: Notice, service: string) =>
   notice.level === "warning" ? Effect.logWarning(notice.message, { service }) : Effect.logInfo(notice.message, { service })
@@ -73,7 +73,7 @@ export const followService = Effect.fnUntraced(function* (
           for (const notice of folded.notices) yield* log(notice, service)
           cache = folded.cache
           if (folded.changed) yield* publish(membershipOf(cache))
-          if (folded.backwards) return yield* new WentBackwards()
+          if (folded.backwards) return yield* new WentBackwards({ service })
         })
       ),
       Effect.timeoutOrElse({
