@@ -3,27 +3,39 @@ import { ConfigSource, type LoadedConfig, type LoadOptions } from "@kubelan/conf
 import { type Discovery, StaticDiscovery } from "@kubelan/discovery"
 import { Iproute2Netlink } from "@kubelan/netlink"
 import { Hooks, Metrics, Reconciler, Status } from "@kubelan/reconciler"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Queue, Stream } from "effect"
 import { routes } from "./HttpApi.ts"
 import * as HttpServer from "./HttpServer.ts"
 import * as Logging from "./Logging.ts"
+import { preflight } from "./Preflight.ts"
 
 /** Log level follows reloads: the only setting applied outside the reconciler and discovery. */
 const followLogLevel = Layer.effectDiscard(
   Effect.gen(function* () {
     const source = yield* ConfigSource.ConfigSource
-    const running = (yield* source.current).config.discovery.backend
     yield* source.changes.pipe(
-      Stream.runForEach((loaded) =>
-        Effect.gen(function* () {
-          Logging.setLogLevel(loaded.config.logLevel)
-          // The membership source is chosen at start; say so rather than ignore the change.
-          if (loaded.config.discovery.backend !== running)
-            yield* Effect.logWarning(
-              `discovery.backend changed from ${running} to ${loaded.config.discovery.backend}: restart the agent to switch; it keeps following ${running}`
-            )
-        })
-      ),
+      Stream.runForEach((loaded) => Effect.sync(() => Logging.setLogLevel(loaded.config.logLevel))),
+      Effect.forkScoped
+    )
+  })
+)
+
+/** SIGHUP reads the config file again now, as daemons do; it never stops the agent. */
+const reloadOnHangup = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const source = yield* ConfigSource.ConfigSource
+    const hangups = Stream.callback<void>((queue) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const listener = () => void Queue.offerUnsafe(queue, undefined)
+          process.on("SIGHUP", listener)
+          return listener
+        }),
+        (listener) => Effect.sync(() => process.off("SIGHUP", listener))
+      )
+    )
+    yield* hangups.pipe(
+      Stream.runForEach(() => Effect.logInfo("SIGHUP: reading the config again").pipe(Effect.andThen(source.reload))),
       Effect.forkScoped
     )
   })
@@ -45,11 +57,14 @@ const discoveryLayer = (backend: DiscoveryBackend): Layer.Layer<Discovery, unkno
 
 /** The whole live agent: config, kernel, membership, reconciler, HTTP. Shutdown is the scope's job. */
 export const agentLayer = (loaded: LoadedConfig, load: LoadOptions) => {
-  const config = ConfigSource.layer(load, loaded)
+  const netlink = Iproute2Netlink.layer()
+  // A reload is applied only when the pod itself agrees with it, as the first config was.
+  const check: ConfigSource.ReloadCheck = (reloaded, running) => preflight(reloaded, running).pipe(Effect.provide(netlink))
+  const config = ConfigSource.layer(load, loaded, { check })
   const backend = loaded.config.discovery.backend
-  const base = Layer.mergeAll(config, Iproute2Netlink.layer(), Status.layer(backend), Metrics.layer)
+  const base = Layer.mergeAll(config, netlink, Status.layer(backend), Metrics.layer)
   const services = Layer.mergeAll(discoveryLayer(backend), Hooks.layer).pipe(Layer.provideMerge(base))
   const reconciler = Reconciler.layer.pipe(Layer.provideMerge(services))
   const http = HttpServer.layer(loaded.config.httpAddress, routes)
-  return Layer.mergeAll(http, followLogLevel).pipe(Layer.provideMerge(reconciler))
+  return Layer.mergeAll(http, followLogLevel, reloadOnHangup).pipe(Layer.provideMerge(reconciler))
 }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { parseListenAddress } from "@kubelan/config"
+import { Cause, Data, Effect, Exit, Layer, Queue } from "effect"
 
 /**
  * A GET-only HTTP server on node:http for the agent's few endpoints. Effect's platform server
@@ -21,13 +22,19 @@ export const json = (value: unknown, status = 200): HttpResponse => ({
   contentType: "application/json"
 })
 
-/** `:8181`, `0.0.0.0:8181`, `[::1]:8181` → what `listen` takes. */
-export const parseListenAddress = (address: string): { host?: string; port: number } => {
-  const at = address.lastIndexOf(":")
-  const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1")
-  const port = Number(address.slice(at + 1))
-  return host === "" ? { port } : { host, port }
+/** The listener could not start: a config problem (an address in use, or not this pod's). */
+export class ListenError extends Data.TaggedError("ListenError")<{ readonly address: string; readonly reason: string }> {
+  override get message(): string {
+    return `${this.address}: ${this.reason}`
+  }
 }
+
+/**
+ * Bounds on what clients can hold: probes and scrapes need a handful of connections, so a
+ * flood of idle ones is cut off and timed out instead of exhausting the pod's descriptors
+ * (which `bridge` and the hooks need).
+ */
+export const limits = { maxConnections: 128, headersTimeoutMillis: 5_000, requestTimeoutMillis: 10_000, idleTimeoutMillis: 10_000 }
 
 const respond = (response: ServerResponse, result: HttpResponse, head: boolean) => {
   response.statusCode = result.status
@@ -36,7 +43,7 @@ const respond = (response: ServerResponse, result: HttpResponse, head: boolean) 
 }
 
 /** Serves `routes` at `address` for the lifetime of the layer; fails if it cannot listen. */
-export const layer = <R>(address: string, routes: Routes<R>): Layer.Layer<never, Error, R> =>
+export const layer = <R>(address: string, routes: Routes<R>): Layer.Layer<never, ListenError, R> =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const context = yield* Effect.context<R>()
@@ -51,11 +58,34 @@ export const layer = <R>(address: string, routes: Routes<R>): Layer.Layer<never,
         )
       }
       const listen = parseListenAddress(address)
+      if (listen === undefined) return yield* new ListenError({ address, reason: "not a listen address" })
+      // Once listening, a failed accept (EMFILE) is reported here, not thrown as an 'error' event nobody handles.
+      const serverErrors = yield* Queue.unbounded<Error>()
+      yield* Queue.take(serverErrors).pipe(
+        Effect.flatMap((error) => Effect.logWarning(`http: ${error.message}; still serving`)),
+        Effect.forever,
+        Effect.forkScoped
+      )
       yield* Effect.acquireRelease(
-        Effect.callback<ReturnType<typeof createServer>, Error>((resume) => {
-          const server = createServer(handle)
-          server.once("error", (error) => resume(Effect.fail(new Error(`http_address ${address}: ${error.message}`))))
-          server.listen(listen.port, listen.host, () => resume(Effect.succeed(server)))
+        Effect.callback<ReturnType<typeof createServer>, ListenError>((resume) => {
+          const server = createServer(
+            { headersTimeout: limits.headersTimeoutMillis, requestTimeout: limits.requestTimeoutMillis, keepAliveTimeout: 5_000 },
+            handle
+          )
+          server.maxConnections = limits.maxConnections
+          server.timeout = limits.idleTimeoutMillis
+          server.once("error", (error: NodeJS.ErrnoException) =>
+            resume(
+              Effect.fail(
+                new ListenError({ address, reason: error.code === "EADDRINUSE" ? "the port is in use by another process" : error.message })
+              )
+            )
+          )
+          server.listen(listen.port, listen.host, () => {
+            server.removeAllListeners("error")
+            server.on("error", (error) => Queue.offerUnsafe(serverErrors, error))
+            resume(Effect.succeed(server))
+          })
         }),
         (server) =>
           Effect.callback<void>((resume) => {

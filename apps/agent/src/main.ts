@@ -9,10 +9,13 @@ import {
   loadConfigSync,
   toConfigDocument
 } from "@kubelan/config"
+import { ForeignLinkError, InterfaceLocked, Iproute2Netlink } from "@kubelan/netlink"
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import { agentLayer } from "./Agent.ts"
 import { parseCommandLine, usage } from "./Cli.ts"
+import * as HttpServer from "./HttpServer.ts"
 import * as Logging from "./Logging.ts"
+import { preflight } from "./Preflight.ts"
 import { version } from "./version.ts"
 
 // Reuse compiled code across starts (many pods start the same bundle on one node). Best effort:
@@ -55,10 +58,25 @@ const printConfig = (loaded: LoadedConfig, json: boolean) => {
 }
 
 /**
- * Runs the agent until SIGINT/SIGTERM, which interrupt it so its finalizers delete the
- * interface; that is a clean stop (exit 0). A failure is logged and exits 1.
+ * The failures that are the config's fault, as the lines `invalid config` prints: the key, where
+ * its value came from, and what is wrong. Anything else is not for the user to fix in the config.
  */
-const runAgent = (main: Effect.Effect<never, unknown>) => {
+const configLines = (error: unknown, loaded: LoadedConfig): ReadonlyArray<string> | undefined => {
+  if (error instanceof ConfigError) return error.problems.map(formatProblem)
+  if (error instanceof InterfaceLocked)
+    return [formatProblem({ key: "vxlan.interface", origin: loaded.origins.vxlanInterface, message: error.message })]
+  if (error instanceof ForeignLinkError)
+    return [formatProblem({ key: "vxlan.interface", origin: loaded.origins.vxlanInterface, message: error.message })]
+  if (error instanceof HttpServer.ListenError)
+    return [formatProblem({ key: "http_address", origin: loaded.origins.httpAddress, message: error.message })]
+  return undefined
+}
+
+/**
+ * Runs the agent until SIGINT/SIGTERM, which interrupt it so its finalizers delete the
+ * interface; that is a clean stop (exit 0). Bad config exits 2, any other failure 1.
+ */
+const runAgent = (main: Effect.Effect<never, unknown>, loaded: LoadedConfig) => {
   const fiber = Effect.runFork(main)
   let stopping = false
   const stop = () => {
@@ -71,6 +89,9 @@ const runAgent = (main: Effect.Effect<never, unknown>) => {
   process.on("SIGTERM", stop)
   fiber.addObserver((exit) => {
     if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) process.exit(0)
+    const error = Cause.findErrorOption(exit.cause)
+    const lines = error._tag === "Some" ? configLines(error.value, loaded) : undefined
+    if (lines !== undefined) fail(["invalid config:", ...lines])
     process.stderr.write(`kubelan: ${Cause.pretty(exit.cause)}\n`)
     process.exit(1)
   })
@@ -99,12 +120,16 @@ switch (command.kind) {
     const loaded = loadOrExit(command.load)
     // Deprecation notices come from dependencies (client-node's URL polyfill); nothing an operator can act on.
     process.noDeprecation = true
+    // SIGHUP reloads (the agent's layer handles it); until that is in place it must not stop the agent.
+    process.on("SIGHUP", () => {})
     Logging.setLogLevel(loaded.config.logLevel)
-    const main = Layer.launch(agentLayer(loaded, command.load)).pipe(
-      Effect.provide(Logging.layer(!process.stdout.isTTY)),
-      Effect.annotateLogs({ version })
-    )
-    runAgent(main)
+    const main = Effect.gen(function* () {
+      // What only the pod can say (its addresses, its links, other agents) is checked before anything is made.
+      const problems = yield* preflight(loaded).pipe(Effect.provide(Iproute2Netlink.layer()))
+      if (problems.length > 0) return yield* new ConfigError({ problems })
+      return yield* Layer.launch(agentLayer(loaded, command.load))
+    }).pipe(Effect.provide(Logging.layer(!process.stdout.isTTY)), Effect.annotateLogs({ version }))
+    runAgent(main, loaded)
     break
   }
 }

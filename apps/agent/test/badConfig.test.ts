@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { makePodNetwork, type PodNetwork, run, runInNetnsArgs } from "@kubelan/testkit"
+import { fc, fuzz, makePodNetwork, type PodNetwork, run, runInNetnsArgs } from "@kubelan/testkit"
 import { execa } from "execa"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
@@ -51,6 +51,41 @@ describe("bad config", () => {
     },
     { name: "malformed YAML", yaml: `${base}hooks: [up\n`, line: (f) => `config (file ${f}): malformed YAML at line` },
     {
+      name: "a hooks.timeout longer than a timer holds",
+      yaml: `${base}hooks:\n  timeout: 600h\n`,
+      line: (f) => `hooks.timeout (file ${f}): "600h" is longer than the maximum 24h`
+    },
+    {
+      name: "a resync_interval that would spin",
+      yaml: `${base}resync_interval: 1ms\n`,
+      line: (f) => `resync_interval (file ${f}): "1ms" is shorter than the minimum 1s`
+    },
+    {
+      name: "an MTU of 1e400",
+      yaml: `${base}vxlan:\n  mtu: 1e400\n`,
+      line: (f) => `vxlan.mtu (file ${f}): Infinity is not a whole number`
+    },
+    {
+      name: "interface name ..",
+      yaml: `${base}vxlan:\n  interface: ".."\n`,
+      line: (f) => `vxlan.interface (file ${f}): ".." is not an interface name`
+    },
+    {
+      name: "an interface name over 15 bytes",
+      yaml: `${base}vxlan:\n  interface: kubelan-network0\n`,
+      line: (f) => `vxlan.interface (file ${f}): "kubelan-network0" is longer than 15 bytes, the kernel's limit for interface names`
+    },
+    {
+      name: "0.0.0.0 among the static members",
+      yaml: base.replace("[10.99.0.11]", "[10.99.0.11, 0.0.0.0]"),
+      line: (f) => `discovery.static (file ${f}): "default/lan": "0.0.0.0" is an unspecified address (0.0.0.0/8), which can never be a peer`
+    },
+    {
+      name: "a YAML alias bomb",
+      yaml: `${["a: &a [x, x, x, x, x, x, x, x, x]", ..."bcdefghij".split("").map((n, i) => `${n}: &${n} [${Array(9).fill(`*${"abcdefghij"[i]}`).join(", ")}]`)].join("\n")}\n`,
+      line: (f) => `config (file ${f}): the YAML cannot be expanded:`
+    },
+    {
       name: "a service without namespace while namespace is unset",
       yaml: "services: [lan]\ndiscovery:\n  backend: static\n",
       line: (f) => `services (file ${f}): lan has no namespace and namespace is unset`
@@ -62,6 +97,7 @@ describe("bad config", () => {
       const result = await runAgent(testCase.yaml, testCase.env)
       expect(result.exitCode).toBe(2)
       expect(result.stderr).toContain(`kubelan: ${testCase.line(result.file)}`)
+      expect(result.stderr).not.toContain("    at ")
       expect(await links()).toEqual(before)
     })
   }
@@ -77,5 +113,49 @@ describe("bad config", () => {
     const result = await runAgent(undefined)
     expect(result.exitCode).toBe(2)
     expect(result.stderr).toMatch(/kubelan: config \(flag --config\): .*kubelan\.yaml: no such file/)
+  })
+
+  it("a 10 MB value is not echoed back", async () => {
+    const result = await runAgent(`${base}namespace: ${"x".repeat(10 * 1024 * 1024)}\n`)
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr.length).toBeLessThan(1000)
+  })
+
+  it("fuzzed documents through the real agent: exit 2 with lines naming keys, and nothing created", async () => {
+    const before = await links()
+    const shaped = fc.record(
+      {
+        vxlan: fc.record(
+          {
+            vni: fc.jsonValue({ maxDepth: 0 }),
+            port: fc.jsonValue({ maxDepth: 0 }),
+            interface: fc.jsonValue({ maxDepth: 0 }),
+            mtu: fc.jsonValue({ maxDepth: 0 })
+          },
+          { requiredKeys: [] }
+        ),
+        ip: fc.oneof(fc.constantFrom("0.0.0.0", "127.0.0.1", "10.99.0.999", "300.1.1.1"), fc.jsonValue({ maxDepth: 0 })),
+        resync_interval: fc.oneof(fc.constantFrom("0s", "1ms", "600h", "x"), fc.jsonValue({ maxDepth: 0 })),
+        hooks: fc.jsonValue({ maxDepth: 2 }),
+        junk: fc.jsonValue({ maxDepth: 2 })
+      },
+      // An unknown key makes every document invalid, so each run ends at once.
+      { requiredKeys: ["junk"] }
+    )
+    await fuzz(
+      fc.asyncProperty(shaped, async (document) => {
+        const result = await runAgent(
+          `${base}${Object.entries(document)
+            .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
+            .join("\n")}\n`
+        )
+        expect(result.exitCode).toBe(2)
+        const lines = result.stderr.split("\n").filter((line) => line !== "")
+        expect(lines[0]).toBe("kubelan: invalid config:")
+        for (const line of lines.slice(1)) expect(line).toMatch(/^kubelan: .+ \((file [^)]+|env KL_[A-Z_]+|flag [-a-z]+|default)\): \S/)
+        expect(await links()).toEqual(before)
+      }),
+      8
+    )
   })
 })

@@ -3,10 +3,12 @@ import {
   type DnsFixture,
   eventually,
   fdbDestinations,
+  floodEntryEvents,
   makePodNetwork,
   type PodNetwork,
   startAgent,
-  startDnsInNetns
+  startDnsInNetns,
+  watchFdbEvents
 } from "@kubelan/testkit"
 import { afterEach, describe, expect, it } from "vitest"
 
@@ -63,5 +65,31 @@ describe("dns backend", () => {
       what: "a failed resolution"
     })
     expect(await fdbDestinations(pod.netns, "kubelan")).toEqual(["10.99.0.50"])
+  })
+
+  it("a reload while a slow answer is on its way never lets that older answer replace a newer one", async () => {
+    net = await makePodNetwork({ purpose: "dnsrace", pods: 1 })
+    const pod = net.pods[0]!
+    const name = "lan.team.svc.cluster.local"
+    dns = await startDnsInNetns(pod.netns, { [name]: ["10.99.0.50"] })
+    const config = (services: string) =>
+      [`services: [${services}]`, "discovery:", "  backend: dns", "  dns:", "    interval: 3s"].join("\n")
+    agent = startAgent({ netns: pod.netns, config: config("team/lan") })
+    await agent.waitReady()
+    await fdbBecomes(pod.netns, ["10.99.0.50"])
+    const monitor = await watchFdbEvents(pod.netns)
+    // The next periodic resolution is answered slowly, with the old address...
+    dns.setRecords({ [name]: ["10.99.0.50"] }, { [name]: 1500 })
+    const asked = dns.queries().length
+    await eventually(async () => (dns!.queries().length > asked ? true : undefined), { what: "the slow query", timeoutMillis: 6000 })
+    // ...and while it is on its way the address changes and a reload asks again.
+    dns.setRecords({ [name]: ["10.99.0.51"] })
+    agent.writeConfig(config("team/lan, team/other"))
+    await fdbBecomes(pod.netns, ["10.99.0.51"])
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    expect(await fdbDestinations(pod.netns, "kubelan")).toEqual(["10.99.0.51"])
+    const events = floodEntryEvents(await monitor.stop())
+    const added = events.findIndex((line) => line.includes("dst 10.99.0.51 "))
+    expect(events.slice(added).filter((line) => !line.startsWith("Deleted") && line.includes("dst 10.99.0.50 "))).toEqual([])
   })
 })

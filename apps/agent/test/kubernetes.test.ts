@@ -37,11 +37,16 @@ const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
 const start = async (purpose: string, extra = "") => {
   net = await makePodNetwork({ purpose, pods: 1 })
   const pod = net.pods[0]!
-  api = await startKubeFakeInNetns(pod.netns)
+  const kube = await startKubeFakeInNetns(pod.netns)
+  api = kube
   const config = ["services: [a, b]", "resync_interval: 1s", "discovery:", "  kubernetes:", "    watch_timeout: 3s", extra].join("\n")
-  agent = startAgent({ netns: pod.netns, config, env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" } })
-  await agent.waitReady()
-  return { pod, api, agent }
+  const restart = () => {
+    agent = startAgent({ netns: pod.netns, config, env: { KUBECONFIG: kube.kubeconfig, KL_NAMESPACE: "default" } })
+    return agent
+  }
+  const running = restart()
+  await running.waitReady()
+  return { pod, api: kube, agent: running, restart }
 }
 
 const put = async (kube: KubeFakeProcess, slice: ReturnType<typeof endpointSlice>) => {
@@ -211,5 +216,79 @@ describe("kubernetes backend under API faults", () => {
     await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.57"], 10_000)
     expect(Date.now() - changed).toBeLessThan(8_000)
     expect(running.output()).toContain("past its timeout; restarting it")
+  })
+})
+
+describe("kubernetes backend, hardened", () => {
+  it("restarted while the API is unreachable, the agent adopts its interface and keeps every FDB entry until the API answers", async () => {
+    const { pod, api: kube, agent: first, restart } = await start("k8sguard")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.51"]))
+    await put(kube, endpointSlice("b", "b-1", ["10.99.0.52"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51", "10.99.0.52"])
+    await first.kill("SIGKILL")
+    const monitor = await watchFdbEvents(pod.netns)
+    await kube.fault({ refuseMillis: 60_000 })
+    const second = restart()
+    await eventually(async () => ((await second.http("/health")).status === 204 ? true : undefined), { what: "the interface adopted" })
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    expect(await fdbDestinations(pod.netns, "kubelan")).toEqual(["10.99.0.50", "10.99.0.51", "10.99.0.52"])
+    expect((await second.http("/readyz")).status).toBe(503)
+    expect(JSON.parse((await second.http("/peers")).body).interface.action).toBe("adopted")
+    await kube.fault({ reset: true })
+    await second.waitReady(20_000)
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.52"])
+    expect(floodEntryEvents(await monitor.stop())).toEqual(["Deleted 00:00:00:00:00:00 dev kubelan dst 10.99.0.51 self permanent"])
+  })
+
+  it("against a server that ends every watch at once, makes a handful of requests a second and still converges", async () => {
+    const { pod, api: kube } = await start("k8sshort")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50"])
+    await kube.fault({ endWatchesAtOnce: true })
+    await kube.api("DELETE", "/_fake/clients")
+    const window = 10
+    await new Promise((resolve) => setTimeout(resolve, window * 1000))
+    const agentRequests = Object.entries(await kube.clients())
+      .filter(([client]) => client !== "kubelan-test")
+      .reduce((sum, [, traffic]) => sum + traffic.requests, 0)
+    // Two services; client-go's rule backs a short watch off, where a retry at once made ~850 a second each.
+    expect(agentRequests / window / 2).toBeLessThanOrEqual(5)
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.58"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.58"], 15_000)
+  })
+
+  it("an API server restored from empty storage: the membership is kept, then follows what the server lists again", async () => {
+    const { pod, api: kube, agent: running } = await start("k8srestore")
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50", "10.99.0.51"]))
+    await put(kube, endpointSlice("b", "b-1", ["10.99.0.52"]))
+    for (let i = 0; i < 10; i++) await put(kube, endpointSlice("noise", `noise-${i}`, ["10.98.0.1"]))
+    await fdbBecomes(pod.netns, ["10.99.0.50", "10.99.0.51", "10.99.0.52"])
+    await kube.restart()
+    await eventually(
+      async () =>
+        running.output().includes("the relist found no EndpointSlices of default/a where 2 endpoints were listed") ? true : undefined,
+      { timeoutMillis: 20_000, what: "the empty relist to be noticed" }
+    )
+    expect(running.output()).toContain("resourceVersion went backwards")
+    expect(await fdbDestinations(pod.netns, "kubelan")).toEqual(["10.99.0.50", "10.99.0.51", "10.99.0.52"])
+    await put(kube, endpointSlice("a", "a-9", ["10.99.0.51", "10.99.0.53"]))
+    await fdbBecomes(pod.netns, ["10.99.0.51", "10.99.0.52", "10.99.0.53"], 15_000)
+    await put(kube, endpointSlice("b", "b-9", []))
+    await fdbBecomes(pod.netns, ["10.99.0.51", "10.99.0.53"], 15_000)
+  })
+
+  it("an unspecified address in a slice never becomes a peer, so removing it cannot empty the FDB", async () => {
+    const { pod, api: kube, agent: running } = await start("k8szero")
+    const peers = Array.from({ length: 33 }, (_, i) => `10.99.1.${i + 10}`)
+    await put(kube, endpointSlice("a", "a-1", [...peers, "0.0.0.0", "127.0.0.1", "224.0.0.18"]))
+    await fdbBecomes(pod.netns, peers)
+    const monitor = await watchFdbEvents(pod.netns)
+    await put(kube, endpointSlice("a", "a-1", peers))
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(floodEntryEvents(await monitor.stop())).toEqual([])
+    expect(await fdbDestinations(pod.netns, "kubelan")).toEqual([...peers].sort())
+    const metrics = (await running.http("/metrics")).body
+    expect(metrics).toContain('kubelan_skipped_endpoints_total{service="default/a",reason="an unspecified address (0.0.0.0/8)"} 1')
   })
 })

@@ -92,20 +92,6 @@ describe("reload", () => {
     expect(await linkAddresses(pod.netns, "kubelan")).toEqual(["192.168.69.1/24"])
     expect(agent.output()).toContain("recreated interface kubelan: vni: 6969 vs 7000")
   })
-
-  it("a reload that changes discovery.backend keeps the running source and says a restart is needed", async () => {
-    net = await makePodNetwork({ purpose: "backend", pods: 1 })
-    const pod = net.pods[0]!
-    const agent = startAgent({ netns: pod.netns, config: lanConfig({ members: ["10.99.0.50"] }) })
-    lan = { agents: [agent], dir: "", upLog: () => "", start: () => agent, stopAll: async () => void (await agent.kill("SIGKILL")) }
-    await agent.waitReady()
-    agent.writeConfig(lanConfig({ members: ["10.99.0.50", "10.99.0.51"] }).replace("backend: static", "backend: dns"))
-    await eventually(async () => (agent.output().includes("restart the agent to switch") ? true : undefined), { what: "the warning" })
-    expect(agent.output()).toContain("discovery.backend changed from static to dns: restart the agent to switch; it keeps following static")
-    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 2 ? true : undefined), {
-      what: "the static members to apply"
-    })
-  })
 })
 
 describe("drift", () => {

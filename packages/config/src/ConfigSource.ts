@@ -22,7 +22,7 @@ export class ConfigSource extends Context.Service<
 >()("@kubelan/config/ConfigSource") {}
 
 /** Checks a reload must also pass, beyond the file's own validity (what the pod itself says). */
-export type ReloadCheck = (loaded: LoadedConfig) => Effect.Effect<ReadonlyArray<ConfigProblem>>
+export type ReloadCheck = (reloaded: LoadedConfig, running: LoadedConfig) => Effect.Effect<ReadonlyArray<ConfigProblem>>
 
 export interface WatchOptions {
   readonly check?: ReloadCheck
@@ -108,13 +108,17 @@ const make = Effect.fnUntraced(function* (options: LoadOptions, alreadyLoaded: L
       const reloaded = loadConfigSync(options)
       // The file went away between the read and the load: that is no reason to fall back to defaults.
       if (!(reloaded instanceof ConfigError) && reloaded.file !== file) return
+      const running = yield* SubscriptionRef.get(ref)
       const problems =
-        reloaded instanceof ConfigError ? reloaded.problems : watchOptions.check === undefined ? [] : yield* watchOptions.check(reloaded)
+        reloaded instanceof ConfigError
+          ? reloaded.problems
+          : watchOptions.check === undefined
+            ? []
+            : yield* watchOptions.check(reloaded, running)
       if (problems.length > 0 || reloaded instanceof ConfigError) {
         yield* Effect.logWarning("config reload rejected, keeping the running config", { problems: problems.map(formatProblem) })
         return
       }
-      const running = yield* SubscriptionRef.get(ref)
       const plan = planReload(running, reloaded)
       for (const warning of plan.warnings) yield* Effect.logWarning(warning)
       if (sameConfig(running, plan.loaded)) return

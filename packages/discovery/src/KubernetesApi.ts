@@ -135,8 +135,10 @@ export const watchServiceSlices = (config: KubeConfig, namespace: string, name: 
     const fail = (status: number | undefined, reason: string) =>
       Queue.failCauseUnsafe(queue, Cause.fail(new KubernetesApiError({ operation, status, reason })))
     let stopped = false
+    // client-node hands out the AbortController only once the server has answered: the request is
+    // started here without waiting, and stopped whenever the controller arrives.
     return Effect.acquireRelease(
-      Effect.promise(() =>
+      Effect.sync(() =>
         new Watch(config)
           .watch(
             slicesPath(namespace),
@@ -165,10 +167,10 @@ export const watchServiceSlices = (config: KubeConfig, namespace: string, name: 
             return undefined
           })
       ),
-      (controller) =>
+      (started) =>
         Effect.sync(() => {
           stopped = true
-          controller?.abort()
+          void started.then((controller) => controller?.abort())
         })
     )
   })

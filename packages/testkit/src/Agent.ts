@@ -32,6 +32,8 @@ export interface StartAgentOptions {
   readonly httpPort?: number
   /** Another copy of the bundle (the file an image would carry). */
   readonly bundle?: string
+  /** The working directory the agent starts in. */
+  readonly cwd?: string
 }
 
 /**
@@ -69,7 +71,8 @@ export const startAgent = (options: StartAgentOptions): AgentProcess => {
       all: true,
       buffer: false,
       env: { ...options.env },
-      extendEnv: true
+      extendEnv: true,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
     }
   )
   child.all?.setEncoding("utf8").on("data", (chunk: string) => {

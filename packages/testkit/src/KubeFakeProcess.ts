@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,6 +15,11 @@ export interface KubeFakeProcess {
   /** Calls the API over the Unix socket, from outside the namespace. */
   api(method: string, path: string, body?: unknown, contentType?: string): Promise<{ status: number; body: any }>
   fault(request: Record<string, unknown>): Promise<void>
+  /**
+   * Stops the server and starts a new, empty one at the same addresses: what an API server
+   * restored from an empty or older etcd looks like to a client (resourceVersions start over).
+   */
+  restart(): Promise<void>
   /** Per-client traffic (kube-fake's request log). */
   clients(): Promise<
     Record<string, { requests: number; bytesSent: number; watchEvents: number; eventsByKind: Record<string, number>; paths: Array<string> }>
@@ -30,35 +35,41 @@ export const startKubeFakeInNetns = async (
   const dir = mkdtempSync(join(tmpdir(), "kube-fake-"))
   const socket = join(dir, "api.sock")
   const kubeconfig = join(dir, "kubeconfig")
-  const child = execa(
-    "ip",
-    [
-      "netns",
-      "exec",
-      netns,
-      process.execPath,
-      cli,
-      "serve",
-      "--listen",
-      "127.0.0.1:6443",
-      "--socket",
-      socket,
-      "--kubeconfig",
-      kubeconfig,
-      "--history",
-      String(options.history ?? 1000),
-      "--bookmark-seconds",
-      String(options.bookmarkSeconds ?? 1)
-    ],
-    { reject: false, all: true, buffer: false }
-  )
+  const spawn = () =>
+    execa(
+      "ip",
+      [
+        "netns",
+        "exec",
+        netns,
+        process.execPath,
+        cli,
+        "serve",
+        "--listen",
+        "127.0.0.1:6443",
+        "--socket",
+        socket,
+        "--kubeconfig",
+        kubeconfig,
+        "--history",
+        String(options.history ?? 1000),
+        "--bookmark-seconds",
+        String(options.bookmarkSeconds ?? 1)
+      ],
+      { reject: false, all: true, buffer: false }
+    )
   let output = ""
-  child.all?.setEncoding("utf8").on("data", (chunk: string) => {
-    output += chunk
-  })
-  await eventually(async () => (existsSync(socket) && existsSync(kubeconfig) ? true : undefined), {
-    what: `kube-fake in ${netns}: ${output}`
-  })
+  const serve = async () => {
+    const started = spawn()
+    started.all?.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk
+    })
+    await eventually(async () => (existsSync(socket) && existsSync(kubeconfig) && (await healthy()) ? true : undefined), {
+      what: `kube-fake in ${netns}: ${output}`
+    })
+    // Wrapped: a subprocess is a promise of its exit, which an async function would wait for.
+    return { started }
+  }
   const call = (method: string, path: string, body?: unknown, contentType = "application/json") =>
     new Promise<{ status: number; body: any }>((resolve, reject) => {
       const req = request(
@@ -75,18 +86,30 @@ export const startKubeFakeInNetns = async (
       req.on("error", reject)
       req.end(body === undefined ? undefined : JSON.stringify(body))
     })
+  const healthy = () =>
+    call("GET", "/version").then(
+      (answer) => answer.status === 200,
+      () => false
+    )
+  let { started: child } = await serve()
+  const stop = async () => {
+    child.kill("SIGTERM")
+    await child
+  }
   return {
     kubeconfig,
     socket,
     api: call,
+    restart: async () => {
+      await stop()
+      rmSync(socket, { force: true })
+      child = (await serve()).started
+    },
     fault: async (faultRequest) => {
       await call("POST", "/_fake/faults", faultRequest)
     },
     clients: async () => (await call("GET", "/_fake/clients")).body,
-    stop: async () => {
-      child.kill("SIGTERM")
-      await child
-    }
+    stop
   }
 }
 

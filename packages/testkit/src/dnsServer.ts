@@ -1,13 +1,15 @@
 // A tiny authoritative DNS server for tests: `node dnsServer.ts RECORDS.json [PORT]`.
 // RECORDS.json maps a name to its addresses ({"lan.default.svc.cluster.local": ["10.99.0.11"]}),
 // re-read on every query so a test changes answers by rewriting the file. Names it does not
-// hold get NXDOMAIN; held names without records of the asked type get an empty answer.
+// hold get NXDOMAIN; held names without records of the asked type get an empty answer. A
+// "delays" entry ({"delays": {"NAME": millis}}) holds the answers for a name that long, and
+// every query is printed (`query NAME TYPE`) as it arrives.
 import { createSocket } from "node:dgram"
 import { readFileSync } from "node:fs"
 import { isIP } from "node:net"
 
 const [recordsFile = "", port = "53"] = process.argv.slice(2)
-const records = (): Record<string, Array<string>> => JSON.parse(readFileSync(recordsFile, "utf8"))
+const records = (): Record<string, Array<string>> & { delays?: Record<string, number> } => JSON.parse(readFileSync(recordsFile, "utf8"))
 
 const readName = (message: Buffer, offset: number): [string, number] => {
   const labels: Array<string> = []
@@ -35,7 +37,9 @@ socket.on("message", (query, peer) => {
   const type = query.readUInt16BE(after)
   const question = query.subarray(12, after + 4)
   const table = records()
-  const known = Object.hasOwn(table, name)
+  const delay = table.delays?.[name] ?? 0
+  process.stdout.write(`query ${name} ${type}\n`)
+  const known = name !== "delays" && Object.hasOwn(table, name)
   const wanted = (table[name] ?? []).filter((address) => isIP(address) === (type === 28 ? 6 : type === 1 ? 4 : 0))
   const answers = wanted.map((address) => {
     const data = addressBytes(address)
@@ -52,6 +56,7 @@ socket.on("message", (query, peer) => {
   header.writeUInt16BE(0x8180 | (known ? 0 : 3), 2)
   header.writeUInt16BE(1, 4)
   header.writeUInt16BE(answers.length, 6)
-  socket.send(Buffer.concat([header, question, ...answers]), peer.port, peer.address)
+  const reply = Buffer.concat([header, question, ...answers])
+  setTimeout(() => socket.send(reply, peer.port, peer.address), delay)
 })
 socket.bind(Number(port), process.env.DNS_LISTEN ?? "127.0.0.1", () => process.stdout.write("listening\n"))
