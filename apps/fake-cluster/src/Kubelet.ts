@@ -4,7 +4,7 @@ import { isRecord, type KubeObject, type Store } from "@kubelan/kube-fake"
 import { execa } from "execa"
 import { kind, specOf, statusOf, tryGet, watchKind } from "./Api.ts"
 import { type AddressPool, createSandbox } from "./Network.ts"
-import { agentBundle, agentNodeFlags, netnsPrefix, paths, podNetwork } from "./Paths.ts"
+import { agentBundle, agentNodeFlags, paths, podDir, podNetns, podNetwork } from "./Paths.ts"
 import { removeNetns, sh } from "./Shell.ts"
 import { writeConfigMapVolume } from "./Volumes.ts"
 
@@ -66,9 +66,6 @@ interface RunningPod {
 
 /** The container that runs the agent: named kubelan, or from a kubelan image. */
 export const isAgentContainer = (container: Container) => container.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(container.image ?? "")
-
-export const podNetns = (namespace: string, name: string) => `${netnsPrefix}${namespace}-${name}`
-export const podDir = (namespace: string, name: string) => join(paths.pods, `${namespace}_${name}`)
 
 const fieldValue = (pod: KubeObject, ip: string, path: string): string => {
   const labelMatch = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path)
@@ -133,14 +130,14 @@ export class Kubelet {
     const namespace = pod.metadata.namespace as string
     const name = pod.metadata.name as string
     const uid = pod.metadata.uid as string
-    const dir = podDir(namespace, name)
+    const dir = podDir(uid)
     rmSync(dir, { recursive: true, force: true })
     mkdirSync(dir, { recursive: true })
     const running: RunningPod = {
       uid,
       namespace,
       name,
-      netns: podNetns(namespace, name),
+      netns: podNetns(uid),
       ip: this.pool.allocate(),
       dir,
       volumes: new Map(),

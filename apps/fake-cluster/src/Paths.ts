@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 /** Where the simulator keeps its state, and the names of what it makes in the kernel. */
@@ -21,8 +23,17 @@ export const podNetwork = { gateway: "10.244.0.1", prefixLength: 24, first: 10, 
 export const apiPortForPods = 6443
 
 export const agentBundle = fileURLToPath(new URL("../../agent/dist/kubelan.mjs", import.meta.url))
+
+/**
+ * Where a pod's namespace and files are: named by its UID, never by its name, so nothing a
+ * client writes in a manifest becomes part of a path the kubelet touches as root.
+ */
+export const podNetns = (uid: string) => `${netnsPrefix}p-${uid}`
+export const podDir = (uid: string) => join(paths.pods, uid)
 export const daemonScript = fileURLToPath(new URL("./daemon.ts", import.meta.url))
 export const forwarderScript = fileURLToPath(new URL("./forwarder.ts", import.meta.url))
 
-/** The node options the image runs the agent with (deploy/Dockerfile). */
-export const agentNodeFlags = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]
+/** The node options the image runs the agent with: one definition, in the agent's package.json. */
+export const agentNodeFlags: ReadonlyArray<string> = (
+  JSON.parse(readFileSync(new URL("../../agent/package.json", import.meta.url), "utf8")) as { kubelan: { nodeFlags: Array<string> } }
+).kubelan.nodeFlags

@@ -1,3 +1,5 @@
+import { Namespaces } from "@kubelan/netlink"
+import { Effect } from "effect"
 import { execa } from "execa"
 
 /** Runs a command; throws with its command line and stderr when it fails (unless allowed). */
@@ -8,21 +10,7 @@ export const sh = async (file: string, args: ReadonlyArray<string>, options: { a
   return result
 }
 
-export const listNetns = async () =>
-  (await sh("ip", ["netns", "list"])).stdout
-    .split("\n")
-    .map((line) => line.split(" ")[0] ?? "")
-    .filter((name) => name !== "")
+export const listNetns = (): Promise<ReadonlyArray<string>> => Effect.runPromise(Namespaces.list)
 
 /** Kills what runs inside a namespace, then deletes it. */
-export const removeNetns = async (name: string) => {
-  const pids = await sh("ip", ["netns", "pids", name], { allowFailure: true })
-  for (const pid of pids.stdout.split(/\s+/).filter((p) => p !== "")) {
-    try {
-      process.kill(Number(pid), "SIGKILL")
-    } catch {
-      // gone already
-    }
-  }
-  await sh("ip", ["netns", "delete", name], { allowFailure: true })
-}
+export const removeNetns = (name: string): Promise<void> => Effect.runPromise(Namespaces.remove(name))

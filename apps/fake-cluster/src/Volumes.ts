@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { basename, join } from "node:path"
 
 /**
  * A ConfigMap volume laid out as the kubelet does: the keys in a timestamped directory, a
@@ -7,6 +7,10 @@ import { join } from "node:path"
  * directory and swaps `..data` atomically, which is what the agent's reload watches for.
  */
 export const writeConfigMapVolume = (dir: string, data: Readonly<Record<string, string>>) => {
+  // The API server admits only plain file names as keys; this holds even if something else wrote the data.
+  for (const key of Object.keys(data))
+    if (basename(key) !== key || key.startsWith("..") || key === ".")
+      throw new Error(`ConfigMap key ${JSON.stringify(key)} is not a file name`)
   mkdirSync(dir, { recursive: true })
   const version = `..${new Date().toISOString().replace(/[:.]/g, "_")}_${Math.random().toString(16).slice(2, 8)}`
   mkdirSync(join(dir, version))

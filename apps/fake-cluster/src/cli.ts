@@ -5,8 +5,7 @@ import { existsSync, openSync, readFileSync, rmSync } from "node:fs"
 import { request } from "node:http"
 import { join } from "node:path"
 import { execa } from "execa"
-import { podDir, podNetns } from "./Kubelet.ts"
-import { daemonScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
+import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
 import { listNetns, removeNetns } from "./Shell.ts"
 
 const usage = `kubelan-sim — a Kubernetes cluster on one machine: kube-fake, controllers, and pods as
@@ -42,7 +41,7 @@ const daemonPid = () => {
 interface PodView {
   kind?: string
   message?: string
-  metadata: { name: string; namespace: string; deletionTimestamp?: string }
+  metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string }
   spec?: { containers?: Array<{ name: string; image?: string }> }
   status?: { phase?: string; podIP?: string; containerStatuses?: Array<{ ready: boolean; restartCount: number }> }
 }
@@ -143,20 +142,20 @@ const podArgs = (args: ReadonlyArray<string>) => {
 }
 
 const requirePod = async (namespace: string, name: string, container: string | undefined) => {
-  const pod = await api<PodView>(`/api/v1/namespaces/${namespace}/pods/${name}`)
+  const pod = await api<PodView>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`)
   if (pod.kind === "Status") return fail(`pod ${namespace}/${name}: ${pod.message}`, 1)
   const names = (pod.spec?.containers ?? []).map((c) => c.name)
   if (container !== undefined && !names.includes(container)) fail(`container ${container} is not in pod ${name} (${names.join(", ")})`, 1)
-  if (!(await listNetns()).includes(podNetns(namespace, name))) fail(`pod ${namespace}/${name} is not running yet`, 1)
+  if (!(await listNetns()).includes(podNetns(pod.metadata.uid))) fail(`pod ${namespace}/${name} is not running yet`, 1)
   return pod
 }
 
 const exec = async (args: ReadonlyArray<string>) => {
   const { pod, namespace, container, command } = podArgs(args)
   if (command.length === 0) fail("give the command after --")
-  await requirePod(namespace, pod, container)
+  const found = await requirePod(namespace, pod, container)
   // Every container of a pod is its network namespace; HOSTNAME is the pod's, as in a container.
-  const result = await execa("ip", ["netns", "exec", podNetns(namespace, pod), ...command], {
+  const result = await execa("ip", ["netns", "exec", podNetns(found.metadata.uid), ...command], {
     stdio: "inherit",
     reject: false,
     env: { HOSTNAME: pod }
@@ -173,7 +172,7 @@ const logs = async (args: ReadonlyArray<string>) => {
     process.stderr.write(`kubelan-sim: container ${container} runs no process in the simulator; only the kubelan container has logs\n`)
     return
   }
-  const file = join(podDir(namespace, pod), "kubelan.log")
+  const file = join(podDir(spec.metadata.uid), "kubelan.log")
   const tail = await execa("tail", [follow ? "-F" : "-n", ...(follow ? ["-n", "+1"] : ["+1"]), file], { stdio: "inherit", reject: false })
   process.exit(tail.exitCode ?? 0)
 }

@@ -22,7 +22,9 @@ export const isolatedSim = () => {
       all: true,
       ...(input === undefined ? {} : { input })
     })
-  const netns = (pod: string) => `${env.KUBELAN_SIM_PREFIX}default-${pod}`
+  /** The namespace the simulator made for a pod: named by the pod's UID. */
+  const netns = async (pod: string) =>
+    `${env.KUBELAN_SIM_PREFIX}p-${(await kubectl(["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).stdout}`
   return { env, sim, kubectl, netns }
 }
 

@@ -101,8 +101,8 @@ describe("kubelan-sim with the seed's example", () => {
     while (left.size < departing.length && Date.now() < deadline) {
       const names = await podNames()
       const fdbs = [
-        ...(await fdbDestinations(sim.netns("kubelan-0"), "kubelan")),
-        ...(await fdbDestinations(sim.netns("kubelan-1"), "kubelan"))
+        ...(await fdbDestinations(await sim.netns("kubelan-0"), "kubelan")),
+        ...(await fdbDestinations(await sim.netns("kubelan-1"), "kubelan"))
       ]
       const now = Date.now()
       for (const { pod, ip } of departing) {
@@ -119,7 +119,7 @@ describe("kubelan-sim with the seed's example", () => {
   })
 
   it("a deleted pod comes back with the same name and rejoins; the others keep their interfaces", async () => {
-    const before = await linkInfo(sim.netns("kubelan-0"), "kubelan")
+    const before = await linkInfo(await sim.netns("kubelan-0"), "kubelan")
     const oldUid = (await sim.kubectl(["get", "pod", "kubelan-1", "-o", "jsonpath={.metadata.uid}"])).stdout
     expect((await sim.kubectl(["delete", "pod", "kubelan-1"])).exitCode).toBe(0)
     await waitFor("kubelan-1 to come back", async () => {
@@ -127,11 +127,11 @@ describe("kubelan-sim with the seed's example", () => {
       return uid !== "" && uid !== oldUid && (await readyReplicas()) === "2"
     })
     await expectFullMesh(2)
-    expect(await linkInfo(sim.netns("kubelan-0"), "kubelan")).toEqual(before)
+    expect(await linkInfo(await sim.netns("kubelan-0"), "kubelan")).toEqual(before)
   })
 
   it("editing the ConfigMap (kubectl apply) reloads the agents without recreating their interfaces", async () => {
-    const before = await Promise.all([0, 1].map((ordinal) => linkInfo(sim.netns(`kubelan-${ordinal}`), "kubelan")))
+    const before = await Promise.all([0, 1].map(async (ordinal) => linkInfo(await sim.netns(`kubelan-${ordinal}`), "kubelan")))
     const uids = async () => (await sim.kubectl(["get", "pods", "-o", "jsonpath={.items[*].metadata.uid}"])).stdout
     const podsBefore = await uids()
     const edited = readFileSync(exampleManifest, "utf8")
@@ -143,7 +143,7 @@ describe("kubelan-sim with the seed's example", () => {
       const logs = await Promise.all([0, 1].map((ordinal) => sim.sim(["logs", `kubelan-${ordinal}`])))
       return logs.every((log) => log.all.includes("config reloaded"))
     })
-    expect(await Promise.all([0, 1].map((ordinal) => linkInfo(sim.netns(`kubelan-${ordinal}`), "kubelan")))).toEqual(before)
+    expect(await Promise.all([0, 1].map(async (ordinal) => linkInfo(await sim.netns(`kubelan-${ordinal}`), "kubelan")))).toEqual(before)
     expect(await uids()).toBe(podsBefore)
     await expectFullMesh(2)
   })
@@ -175,10 +175,25 @@ describe("kubelan-sim with the seed's example", () => {
     expect((await sim.kubectl(["delete", "pod", "liveness"])).exitCode).toBe(0)
   })
 
+  it("names a client writes never become paths: a pod named with ../ is refused, and pods live under their UIDs", async () => {
+    const escape = `/tmp/kubelan-sim-escape-${process.pid}`
+    const refused = await sim.kubectl(
+      ["create", "-f", "-"],
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: "../../../..${escape}"\nspec:\n  containers: [{name: kubelan, image: kubelan}]\n`
+    )
+    expect(refused.exitCode).toBe(1)
+    expect(refused.all).toContain("metadata.name: Invalid value")
+    expect(existsSync(escape)).toBe(false)
+    const uid = (await sim.kubectl(["get", "pod", "kubelan-0", "-o", "jsonpath={.metadata.uid}"])).stdout
+    expect(existsSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/kubelan.log`)).toBe(true)
+    expect(await listNamespaces()).toContain(await sim.netns("kubelan-0"))
+    expect((await sim.sim(["exec", "kubelan-0", "--", "hostname"])).exitCode).toBe(0)
+  })
+
   it("kubectl delete -f, then down, leave nothing behind", async () => {
     expect((await sim.kubectl(["delete", "-f", exampleManifest])).exitCode).toBe(0)
     await waitFor("the pods to go", async () => (await podNames()).length === 0)
-    expect((await listNamespaces()).filter((name) => name.startsWith(`${sim.env.KUBELAN_SIM_PREFIX}default-`))).toEqual([])
+    expect((await listNamespaces()).filter((name) => name.startsWith(`${sim.env.KUBELAN_SIM_PREFIX}p-`))).toEqual([])
     const down = await sim.sim(["down"])
     expect(down.exitCode).toBe(0)
     expect((await listNamespaces()).filter((name) => name.startsWith(sim.env.KUBELAN_SIM_PREFIX))).toEqual([])

@@ -1,4 +1,4 @@
-import { mkdtempSync, renameSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -37,12 +37,17 @@ export interface StartAgentOptions {
 }
 
 /**
- * The V8 options the image runs the agent with (deploy/Dockerfile's ENTRYPOINT; a test keeps the
- * two equal). The agent's work is in the kernel and in child processes, so it trades the JIT and a
- * large young generation for memory: an idle agent holding 5000 peers measures ~95 MB RSS
- * instead of ~133 MB. `pnpm bench` measures both.
+ * The V8 options the image runs the agent with, defined once in the agent's package.json
+ * (`kubelan.nodeFlags`; a test holds deploy/Dockerfile's ENTRYPOINT to it). The agent's work is
+ * in the kernel and in child processes, so it trades the JIT and a large young generation for
+ * memory: an idle agent holding 5000 peers measures ~95 MB RSS instead of ~133 MB. `pnpm bench`
+ * measures both.
  */
-export const agentNodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=1", "--optimize-for-size", "--jitless"]
+export const agentNodeFlags: ReadonlyArray<string> = (
+  JSON.parse(readFileSync(new URL("../../../apps/agent/package.json", import.meta.url), "utf8")) as {
+    kubelan: { nodeFlags: Array<string> }
+  }
+).kubelan.nodeFlags
 
 /** `ip netns exec NS node FLAGS kubelan.mjs ARGS`: the agent as a pod's container would run it. */
 export const runInNetnsArgs = (
