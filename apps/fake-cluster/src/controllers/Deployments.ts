@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
 import { controllerRef, isPodReady, kind, list, ownedBy, specOf, startWorkloadController, statusOf, templateHash } from "../Api.ts"
 
@@ -24,7 +23,8 @@ const reconcile = (store: Store, deployment: KubeObject) => {
       apiVersion: "v1",
       kind: "Pod",
       metadata: {
-        name: `${deployment.metadata.name}-${hash.slice(0, 9)}-${randomBytes(3).toString("hex").slice(0, 5)}`,
+        // As the ReplicaSet controller does: the server adds the random suffix.
+        generateName: `${deployment.metadata.name}-${hash.slice(0, 9)}-`,
         labels: { ...(template.metadata?.labels ?? {}), "pod-template-hash": hash },
         ownerReferences: [controllerRef(deployment)]
       },
