@@ -176,14 +176,14 @@ describe("kubelan-sim with the seed's example", () => {
   })
 
   it("names a client writes never become paths: a pod named with ../ is refused, and pods live under their UIDs", async () => {
-    const escape = `/tmp/kubelan-sim-escape-${process.pid}`
+    const outside = `/tmp/kubelan-sim-escape-${process.pid}`
     const refused = await sim.kubectl(
       ["create", "-f", "-"],
-      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: "../../../..${escape}"\nspec:\n  containers: [{name: kubelan, image: kubelan}]\n`
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: "../../../..${outside}"\nspec:\n  containers: [{name: kubelan, image: kubelan}]\n`
     )
     expect(refused.exitCode).toBe(1)
     expect(refused.all).toContain("metadata.name: Invalid value")
-    expect(existsSync(escape)).toBe(false)
+    expect(existsSync(outside)).toBe(false)
     const uid = (await sim.kubectl(["get", "pod", "kubelan-0", "-o", "jsonpath={.metadata.uid}"])).stdout
     expect(existsSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/kubelan.log`)).toBe(true)
     expect(await listNamespaces()).toContain(await sim.netns("kubelan-0"))
