@@ -4,6 +4,7 @@ import { removeNamespacesWithPrefix, testPrefix } from "@kubelan/testkit"
 import { benchAgentFootprint, printAgentFootprint } from "./agentFootprint.ts"
 import { benchSliceUpdates, benchTwentyReplicas, printSliceUpdates, printTwentyReplicas } from "./fakeCluster.ts"
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
+import { benchRepairDuringPass, benchShortWatches, printHardening } from "./hardening.ts"
 import { benchEventToKernel, benchInitialSync, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 
 const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
@@ -18,6 +19,7 @@ try {
   )
   printTwentyReplicas(await benchTwentyReplicas(20))
   printSliceUpdates(await benchSliceUpdates(200))
+  printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))
 } finally {
   await removeNamespacesWithPrefix(`${testPrefix}bench-`)
 }

@@ -245,7 +245,7 @@ describe("kubernetes backend, hardened", () => {
     const { pod, api: kube } = await start("k8sshort")
     await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
     await fdbBecomes(pod.netns, ["10.99.0.50"])
-    await kube.fault({ endWatchesAtOnce: true })
+    await kube.fault({ endWatchesAtOnce: true, dropWatches: true })
     await kube.api("DELETE", "/_fake/clients")
     const window = 10
     await new Promise((resolve) => setTimeout(resolve, window * 1000))
