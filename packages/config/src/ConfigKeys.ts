@@ -173,7 +173,12 @@ export const logLevels: ReadonlyArray<LogLevel> = ["trace", "debug", "info", "wa
 
 export const configKeys = {
   logLevel: key("log_level", "info", oneOf(logLevels), "trace, debug, info, warn or error (any case)"),
-  httpAddress: key("http_address", ":8181", text(checkListenAddress), "listen address of the HTTP endpoints (:port, IPv4:port, [IPv6]:port); a change needs a restart"),
+  httpAddress: key(
+    "http_address",
+    ":8181",
+    text(checkListenAddress),
+    "listen address of the HTTP endpoints (:port, IPv4:port, [IPv6]:port); a change needs a restart"
+  ),
   ip: key(
     "ip",
     "",
@@ -198,7 +203,12 @@ export const configKeys = {
   ),
   hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
   hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),
-  hooksTimeout: key("hooks.timeout", "30s", duration(100, day), "a hook still running after this is killed with its process group (100ms..24h)"),
+  hooksTimeout: key(
+    "hooks.timeout",
+    "30s",
+    duration(100, day),
+    "a hook still running after this is killed with its process group (100ms..24h)"
+  ),
   peersInclude: key(
     "peers.include",
     "all",
@@ -219,7 +229,12 @@ export const configKeys = {
     duration(1000, hour),
     "kubernetes backend: each watch asks the server to end it after this; one still open well past it is taken as hung and restarted (1s..1h)"
   ),
-  discoveryDnsInterval: key("discovery.dns.interval", "10s", duration(500, day), "dns backend: how often the Service names are resolved (500ms..24h)"),
+  discoveryDnsInterval: key(
+    "discovery.dns.interval",
+    "10s",
+    duration(500, day),
+    "dns backend: how often the Service names are resolved (500ms..24h)"
+  ),
   discoveryDnsClusterDomain: key(
     "discovery.dns.cluster_domain",
     "cluster.local",
