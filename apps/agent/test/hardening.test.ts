@@ -316,4 +316,22 @@ describe("process hygiene", () => {
     flood.kill("SIGKILL")
     expect((await agent.http("/healthz")).status).toBe(200)
   })
+
+  it("out of descriptors, a failed spawn is a failed pass to retry, not a crash", async () => {
+    const p = await pod("emfile")
+    const agent = begin({ netns: p.netns, config: lanConfig({ members: ["10.99.0.50", "10.99.0.51"] }) })
+    await agent.waitReady()
+    // Not one more descriptor: the next `bridge` cannot even get its pipes.
+    const open = readdirSync(`/proc/${agent.pid}/fd`).length
+    await run("prlimit", ["--pid", String(agent.pid), `--nofile=${open}:`])
+    await run("bridge", ["-n", p.netns, "fdb", "del", "00:00:00:00:00:00", "dev", "kubelan", "dst", "10.99.0.51"])
+    await eventually(async () => (agent.output().includes("reconcile failed, retrying in") ? true : undefined), { what: "the failed pass" })
+    expect(agent.output()).toMatch(/EMFILE|too many open files/i)
+    await run("prlimit", ["--pid", String(agent.pid), "--nofile=4096:"])
+    await eventually(async () => ((await fdbDestinations(p.netns, "kubelan")).length === 2 ? true : undefined), {
+      what: "the retry to repair the entry",
+      timeoutMillis: 40_000
+    })
+    expect((await agent.http("/healthz")).status).toBe(200)
+  })
 })

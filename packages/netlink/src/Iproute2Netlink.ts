@@ -1,6 +1,6 @@
+import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
-import { execa } from "execa"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { parseAddresses, parseDefaultRoute, parseFloodDestinations, parseLinks, zeroMac } from "./Iproute2Json.ts"
@@ -38,7 +38,7 @@ const make = (options: Iproute2Options = {}) => {
     Effect.gen(function* () {
       const argv = [...namespaceArgs, ...args]
       const result = yield* spawnTool(tool, argv, input)
-      if (result.exitCode !== 0 || result.failed)
+      if (result.failed)
         return yield* new NetlinkCommandError({ command: `${tool} ${argv.join(" ")}`, exitCode: result.exitCode, stderr: result.stderr })
       return result.stdout
     })
@@ -154,9 +154,20 @@ const make = (options: Iproute2Options = {}) => {
     Stream.callback<KernelChange, NetlinkCommandError>((queue) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const [file = tool, ...argv] = dyingWithParent([tool, ...namespaceArgs, ...args])
           const command = `${tool} ${[...namespaceArgs, ...args].join(" ")}`
-          const child = execa(file, argv, { reject: false, buffer: false, cwd: "/", stdin: "ignore", stderr: "ignore" })
+          const stopped = (how: string) =>
+            Queue.failCauseUnsafe(
+              queue,
+              Cause.fail(new NetlinkCommandError({ command, exitCode: undefined, stderr: `the monitor stopped (${how})` }))
+            )
+          const [file = tool, ...argv] = dyingWithParent([tool, ...namespaceArgs, ...args])
+          let child: ChildProcess | undefined
+          try {
+            child = spawn(file, argv, { cwd: "/", stdio: ["ignore", "pipe", "ignore"] })
+          } catch (error) {
+            stopped(`could not start: ${error instanceof Error ? error.message : String(error)}`)
+            return undefined
+          }
           const mentions = new RegExp(`(^|\\s)(dev )?${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(:|\\s|$)`)
           let pending = ""
           // A change is only a cue to look again: one per read chunk is enough, however many
@@ -168,16 +179,12 @@ const make = (options: Iproute2Options = {}) => {
             const first = lines.find((line) => mentions.test(line))
             if (first !== undefined) Queue.offerUnsafe(queue, { kind, detail: first.trim() })
           })
-          void child.then((result) => {
-            const how = result.failed && result.exitCode === undefined ? result.message : `exit ${result.exitCode ?? result.signal}`
-            Queue.failCauseUnsafe(
-              queue,
-              Cause.fail(new NetlinkCommandError({ command, exitCode: result.exitCode, stderr: `the monitor stopped (${how})` }))
-            )
-          })
+          child.stdout?.on("error", () => {})
+          child.once("error", (error) => stopped(`could not start: ${error.message}`))
+          child.once("exit", (code, signal) => stopped(`exit ${code ?? signal}`))
           return child
         }),
-        (child) => Effect.sync(() => child.kill("SIGKILL"))
+        (child) => Effect.sync(() => child?.kill("SIGKILL"))
       )
     )
 

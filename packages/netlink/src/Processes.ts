@@ -1,33 +1,58 @@
+import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants } from "node:fs"
 import { delimiter, join } from "node:path"
 import { Effect } from "effect"
-import { execa } from "execa"
-import { NetlinkCommandError } from "./NetlinkError.ts"
+
+export interface ToolResult {
+  readonly stdout: string
+  readonly stderr: string
+  /** undefined when the process could not start or was killed by a signal. */
+  readonly exitCode: number | undefined
+  readonly failed: boolean
+}
 
 /**
  * How the agent runs iproute2. Every child starts in `/`, so a removed working directory cannot
- * break it, and a failure to start one (EMFILE when descriptors run out, ENOENT) is an error
- * value, never an exception or an 'error' event that escapes.
+ * break it. node:child_process directly, with every 'error' handled: a failure to start one
+ * (EMFILE when descriptors run out, ENOENT) is an error value, never an 'error' event that
+ * escapes and kills the agent (execa lets one escape when spawn itself fails).
  */
 export const spawnTool = (tool: string, args: ReadonlyArray<string>, input?: string) =>
-  Effect.tryPromise({
-    try: (signal) =>
-      execa(tool, args, {
-        ...(input === undefined ? {} : { input }),
-        reject: false,
-        cancelSignal: signal,
-        cwd: "/",
-        stdin: input === undefined ? "ignore" : "pipe"
-      }),
-    catch: (error) => new NetlinkCommandError({ command: `${tool} ${args.join(" ")}`, exitCode: undefined, stderr: String(error) })
-  }).pipe(
-    Effect.map((result) => ({
-      stdout: String(result.stdout ?? ""),
-      stderr: String(result.stderr || result.message || ""),
-      exitCode: result.failed && result.exitCode === undefined ? undefined : result.exitCode,
-      failed: result.failed
-    }))
-  )
+  Effect.callback<ToolResult>((resume, signal) => {
+    const stdout: Array<Buffer> = []
+    const stderr: Array<Buffer> = []
+    let done = false
+    const finish = (exitCode: number | undefined, failure?: string) => {
+      if (done) return
+      done = true
+      const err = Buffer.concat(stderr).toString("utf8")
+      resume(
+        Effect.succeed({
+          stdout: Buffer.concat(stdout).toString("utf8"),
+          stderr: failure === undefined ? err : `${failure}${err === "" ? "" : `\n${err}`}`,
+          exitCode,
+          failed: failure !== undefined || exitCode !== 0
+        })
+      )
+    }
+    let child: ChildProcess
+    try {
+      child = spawn(tool, args, { cwd: "/", stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], signal })
+    } catch (error) {
+      return finish(undefined, `could not start ${tool}: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    child.once("error", (error) => finish(undefined, `could not start ${tool}: ${error.message}`))
+    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk))
+    child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk))
+    child.stdout?.on("error", () => {})
+    child.stderr?.on("error", () => {})
+    child.once("close", (code, killedBy) => finish(code ?? undefined, killedBy === null ? undefined : `killed by ${killedBy}`))
+    // A child that failed to start has no pipes at all.
+    if (input !== undefined && child.stdin) {
+      child.stdin.on("error", () => {})
+      child.stdin.end(input)
+    }
+  })
 
 const onPath = (file: string) =>
   (process.env.PATH ?? "").split(delimiter).some((dir) => {
