@@ -2,7 +2,7 @@
 // every watch at once, and how soon an FDB entry deleted while a pass is writing comes back.
 import { request } from "node:http"
 import { endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
-import { execa } from "execa"
+import { fdbEvents } from "./fdbEvents.ts"
 import { fmt, verdict } from "./stats.ts"
 
 const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
@@ -60,29 +60,6 @@ export const benchShortWatches = async (seconds: number) => {
   }
 }
 
-/** `bridge monitor fdb` lines with the moment each arrived. */
-const fdbEvents = (netns: string) => {
-  const child = execa("bridge", ["-n", netns, "monitor", "fdb"], { reject: false, buffer: false })
-  const waiters: Array<{ test: (line: string) => boolean; resolve: (at: number) => void }> = []
-  let pending = ""
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    const at = performance.now()
-    pending += chunk
-    const lines = pending.split("\n")
-    pending = lines.pop() ?? ""
-    for (const line of lines)
-      for (const waiter of [...waiters])
-        if (waiter.test(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1)
-          waiter.resolve(at)
-        }
-  })
-  return {
-    next: (test: (line: string) => boolean) => new Promise<number>((resolve) => waiters.push({ test, resolve })),
-    stop: () => child.kill("SIGKILL")
-  }
-}
-
 /**
  * An agent holding 2000 static peers. Each try deletes those 2000 entries by hand, so the agent
  * runs a pass that writes them back; once the first is back (the pass is writing) it deletes one
@@ -102,7 +79,6 @@ export const benchRepairDuringPass = async (tries: number) => {
   ].join("\n")
   const agent = startAgent({ netns, config })
   const events = fdbEvents(netns)
-  const added = (dst: string) => (line: string) => line.startsWith(`00:00:00:00:00:00 dev kubelan dst ${dst} `)
   const deleteEntries = (dsts: ReadonlyArray<string>) =>
     run("bridge", ["-n", netns, "-batch", "-"], { input: dsts.map((dst) => `fdb del 00:00:00:00:00:00 dev kubelan dst ${dst}\n`).join("") })
   try {
@@ -110,7 +86,7 @@ export const benchRepairDuringPass = async (tries: number) => {
     await sleep(500)
     const idle: Array<number> = []
     for (let i = 0; i < Math.min(tries, 20); i++) {
-      const back = events.next(added(victim))
+      const back = events.appeared(victim)
       const deleted = performance.now()
       await deleteEntries([victim])
       idle.push((await back) - deleted)
@@ -119,10 +95,10 @@ export const benchRepairDuringPass = async (tries: number) => {
     const during: Array<number> = []
     for (let i = 0; i < tries; i++) {
       const writing = events.next((line) => line.startsWith("00:00:00:00:00:00 dev kubelan dst 10.101."))
-      const last = events.next(added(bulk.at(-1) as string))
+      const last = events.appeared(bulk.at(-1) as string)
       await deleteEntries(bulk)
       await writing
-      const back = events.next(added(victim))
+      const back = events.appeared(victim)
       const deleted = performance.now()
       await deleteEntries([victim])
       during.push((await back) - deleted)

@@ -2,7 +2,7 @@
 // the image runs it, the kernel's own FDB events as the clock.
 import { readFileSync } from "node:fs"
 import { type AgentProcess, endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
-import { execa } from "execa"
+import { fdbEvents } from "./fdbEvents.ts"
 import { fmt, verdict } from "./stats.ts"
 
 const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
@@ -10,28 +10,6 @@ const address = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 25
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
-}
-
-/** `bridge monitor fdb` with a promise per destination, resolved when its entry appears. */
-const fdbWaiter = (netns: string) => {
-  const child = execa("bridge", ["-n", netns, "monitor", "fdb"], { reject: false, buffer: false })
-  const waiting = new Map<string, (at: number) => void>()
-  let pending = ""
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-    const at = performance.now()
-    pending += chunk
-    const lines = pending.split("\n")
-    pending = lines.pop() ?? ""
-    for (const line of lines) {
-      const match = /^00:00:00:00:00:00 dev \S+ dst (\S+) /.exec(line)
-      const resolve = match ? waiting.get(match[1] as string) : undefined
-      if (resolve) resolve(at)
-    }
-  })
-  return {
-    appeared: (dst: string) => new Promise<number>((resolve) => waiting.set(dst, resolve)),
-    stop: () => child.kill("SIGKILL")
-  }
 }
 
 const withAgent = async <A>(
@@ -88,7 +66,7 @@ export const benchEventToKernel = async (changes: number) =>
     "bench-evk",
     (api) => createSlices(api, "lan", 1000, 100),
     async ({ netns, api }) => {
-      const waiter = fdbWaiter(netns)
+      const waiter = fdbEvents(netns)
       await new Promise((resolve) => setTimeout(resolve, 300))
       const latencies: Array<number> = []
       const extra: Array<string> = []
@@ -164,7 +142,7 @@ export const benchTrafficPerChange = async (changes: number, unrelated: number) 
             { bytes: 0, events: 0 }
           )
       }
-      const waiter = fdbWaiter(netns)
+      const waiter = fdbEvents(netns)
       await new Promise((resolve) => setTimeout(resolve, 300))
       const before = await agentTotals()
       let version = (await api.api("GET", `${slices}/lan-0`)).body.metadata.resourceVersion as string

@@ -23,46 +23,39 @@ const qualifiedName = whole(qualifiedNameFormat)
 const labelValue = whole(labelValueFormat)
 const configMapKey = whole(configMapKeyFormat)
 
-export const isDns1123Subdomain = (value: string): ReadonlyArray<string> => [
-  ...(value.length > 253 ? [maxLength(253)] : []),
-  ...(dns1123Subdomain.test(value)
-    ? []
-    : [
-        regexError(
-          "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-          dns1123SubdomainFormat,
-          "example.com"
-        )
-      ])
-]
+/** A check of the usual shape: at most `length` characters, and the whole value matching `format`. */
+const formatCheck =
+  (length: number, pattern: RegExp, message: string, format: string, ...examples: ReadonlyArray<string>) =>
+  (value: string): ReadonlyArray<string> => [
+    ...(value.length > length ? [maxLength(length)] : []),
+    ...(pattern.test(value) ? [] : [regexError(message, format, ...examples)])
+  ]
 
-export const isDns1123Label = (value: string): ReadonlyArray<string> => [
-  ...(value.length > 63 ? [maxLength(63)] : []),
-  ...(dns1123Label.test(value)
-    ? []
-    : [
-        regexError(
-          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-          dns1123LabelFormat,
-          "my-name",
-          "123-abc"
-        )
-      ])
-]
+export const isDns1123Subdomain = formatCheck(
+  253,
+  dns1123Subdomain,
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+  dns1123SubdomainFormat,
+  "example.com"
+)
 
-export const isDns1035Label = (value: string): ReadonlyArray<string> => [
-  ...(value.length > 63 ? [maxLength(63)] : []),
-  ...(dns1035Label.test(value)
-    ? []
-    : [
-        regexError(
-          "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
-          dns1035LabelFormat,
-          "my-name",
-          "abc-123"
-        )
-      ])
-]
+export const isDns1123Label = formatCheck(
+  63,
+  dns1123Label,
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+  dns1123LabelFormat,
+  "my-name",
+  "123-abc"
+)
+
+export const isDns1035Label = formatCheck(
+  63,
+  dns1035Label,
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+  dns1035LabelFormat,
+  "my-name",
+  "abc-123"
+)
 
 /** What RBAC objects are held to: anything that is one safe URL path segment. */
 export const isPathSegmentName = (value: string): ReadonlyArray<string> => [
@@ -105,42 +98,30 @@ export const isQualifiedName = (value: string): ReadonlyArray<string> => {
   return problems
 }
 
-export const isLabelValue = (value: string): ReadonlyArray<string> => [
-  ...(value.length > 63 ? [maxLength(63)] : []),
-  ...(labelValue.test(value)
-    ? []
-    : [
-        regexError(
-          "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-          labelValueFormat,
-          "MyValue",
-          "my_value",
-          "12345"
-        )
-      ])
-]
+export const isLabelValue = formatCheck(
+  63,
+  labelValue,
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+  labelValueFormat,
+  "MyValue",
+  "my_value",
+  "12345"
+)
+
+const configMapKeyFormatCheck = formatCheck(
+  253,
+  configMapKey,
+  "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+  configMapKeyFormat,
+  "key.name",
+  "KEY_NAME",
+  "key-name"
+)
 
 /** ConfigMap and Secret keys, which the kubelet turns into file names. */
 export const isConfigMapKey = (value: string): ReadonlyArray<string> => [
-  ...(value.length > 253 ? [maxLength(253)] : []),
-  ...(configMapKey.test(value)
-    ? []
-    : [
-        regexError(
-          "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-          configMapKeyFormat,
-          "key.name",
-          "KEY_NAME",
-          "key-name"
-        )
-      ]),
-  ...(value === "."
-    ? ["must not be '.'"]
-    : value === ".."
-      ? ["must not be '..'"]
-      : value.startsWith("..")
-        ? ["must not start with '..'"]
-        : [])
+  ...configMapKeyFormatCheck(value),
+  ...(value === "." ? ["must not be '.'"] : value === ".." ? ["must not be '..'"] : value.startsWith("..") ? ["must not start with '..'"] : [])
 ]
 
 export type NameRule = "subdomain" | "label" | "dns1035" | "pathSegment"

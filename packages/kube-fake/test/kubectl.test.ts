@@ -1,28 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { execa } from "execa"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type KubeFakeServer, startKubeFake, writeKubeconfig } from "../src/index.ts"
+import { describe, expect, it } from "vitest"
+import { kubectlAgainstKubeFake } from "./KubectlFixture.ts"
 
 /** The real kubectl against kube-fake, with the manifests users apply. */
-let server: KubeFakeServer
-let dir: string
-beforeAll(async () => {
-  server = await startKubeFake()
-  dir = mkdtempSync(join(tmpdir(), "kube-fake-kubectl-"))
-  writeKubeconfig(join(dir, "kubeconfig"), server.url)
-})
-afterAll(async () => {
-  await server?.close()
-})
-
-const kubectl = (args: ReadonlyArray<string>, input?: string) =>
-  execa("kubectl", ["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache"), ...args], {
-    reject: false,
-    timeout: 30_000,
-    ...(input === undefined ? {} : { input })
-  })
+const fixture = kubectlAgainstKubeFake()
+const { kubectl } = fixture
 
 const deploy = (file: string) => join(import.meta.dirname, "../../../deploy", file)
 const manifests = [deploy("k8s-example.yaml"), deploy("rbac-cluster.yaml"), join(import.meta.dirname, "manifests/other-kinds.yaml")]
@@ -75,7 +59,7 @@ describe("kubectl against kube-fake", () => {
     const changed = readFileSync(deploy("k8s-example.yaml"), "utf8")
       .replace("replicas: 3", "replicas: 5")
       .replace("log_level: info", "log_level: debug")
-    const file = join(dir, "changed.yaml")
+    const file = join(fixture.dir, "changed.yaml")
     writeFileSync(file, changed)
     const applied = await kubectl(["apply", "-f", file])
     expect(applied.exitCode, applied.stderr).toBe(0)
@@ -90,7 +74,16 @@ describe("kubectl against kube-fake", () => {
   it("get -w sees later changes", async () => {
     const watch = execa(
       "kubectl",
-      ["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache"), "get", "configmaps", "-w", "--output-watch-events"],
+      [
+        "--kubeconfig",
+        join(fixture.dir, "kubeconfig"),
+        "--cache-dir",
+        join(fixture.dir, "cache"),
+        "get",
+        "configmaps",
+        "-w",
+        "--output-watch-events"
+      ],
       {
         reject: false,
         buffer: false

@@ -1,28 +1,12 @@
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { execa } from "execa"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type KubeFakeServer, startKubeFake, writeKubeconfig } from "../src/index.ts"
+import { describe, expect, it } from "vitest"
+import { kubectlAgainstKubeFake } from "./KubectlFixture.ts"
 
 /** deploy/ as a kustomize base: rendered offline, applied and deleted with -k. */
-let server: KubeFakeServer
-let dir: string
-beforeAll(async () => {
-  server = await startKubeFake()
-  dir = mkdtempSync(join(tmpdir(), "kube-fake-kustomize-"))
-  writeKubeconfig(join(dir, "kubeconfig"), server.url)
-})
-afterAll(async () => {
-  await server?.close()
-})
-
+const fixture = kubectlAgainstKubeFake()
+const { kubectl } = fixture
 const deploy = join(import.meta.dirname, "../../../deploy")
-const kubectl = (args: ReadonlyArray<string>) =>
-  execa("kubectl", ["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache"), ...args], {
-    reject: false,
-    timeout: 30_000
-  })
 
 describe("deploy/ kustomize base", () => {
   it("renders offline: the example plus a NetworkPolicy admitting VXLAN only from member pods", async () => {

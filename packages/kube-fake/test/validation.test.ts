@@ -1,30 +1,13 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { execa } from "execa"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type KubeFakeServer, startKubeFake, writeKubeconfig } from "../src/index.ts"
+import { describe, expect, it } from "vitest"
+import { kubectlAgainstKubeFake } from "./KubectlFixture.ts"
 
 /** Names, keys and labels as the real API server checks them; patches that would reach Object.prototype. */
-let server: KubeFakeServer
-let dir: string
-beforeAll(async () => {
-  server = await startKubeFake({ tooLargeWaitMillis: 300 })
-  dir = mkdtempSync(join(tmpdir(), "kube-fake-validation-"))
-  writeKubeconfig(join(dir, "kubeconfig"), server.url)
-})
-afterAll(async () => {
-  await server?.close()
-})
-
-const kubectl = (args: ReadonlyArray<string>, input?: string) =>
-  execa("kubectl", ["--kubeconfig", join(dir, "kubeconfig"), "--cache-dir", join(dir, "cache"), ...args], {
-    reject: false,
-    timeout: 30_000,
-    ...(input === undefined ? {} : { input })
-  })
+const fixture = kubectlAgainstKubeFake({ tooLargeWaitMillis: 300 })
+const { kubectl } = fixture
 const api = async (method: string, path: string, body?: unknown, contentType = "application/json") => {
-  const response = await fetch(`${server.url}${path}`, {
+  const response = await fetch(`${fixture.server.url}${path}`, {
     method,
     headers: { "content-type": contentType },
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
@@ -32,7 +15,7 @@ const api = async (method: string, path: string, body?: unknown, contentType = "
   return { status: response.status, body: (await response.json()) as Record<string, any> }
 }
 const manifest = (text: string) => {
-  const file = join(dir, `${Math.random().toString(16).slice(2)}.yaml`)
+  const file = join(fixture.dir, `${Math.random().toString(16).slice(2)}.yaml`)
   writeFileSync(file, text)
   return file
 }
@@ -130,7 +113,7 @@ describe("patches that name an object's prototype", () => {
     expect(
       (await kubectl(["create", "-f", manifest("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: target\ndata: {a: b}\n")])).exitCode
     ).toBe(0)
-    const before = server.store.resourceVersion
+    const before = fixture.server.store.resourceVersion
     for (const [type, patch] of [
       ["json", '[{"op":"add","path":"/__proto__/polluted","value":"yes"}]'],
       ["json", '[{"op":"add","path":"/metadata/constructor/prototype/polluted","value":"yes"}]'],
@@ -142,7 +125,7 @@ describe("patches that name an object's prototype", () => {
       expect(patched.stderr).toContain("which is not a field of any object")
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
-    expect(server.store.resourceVersion).toBe(before)
+    expect(fixture.server.store.resourceVersion).toBe(before)
     const json = await api(
       "PATCH",
       "/api/v1/namespaces/default/configmaps/target",
@@ -155,12 +138,12 @@ describe("patches that name an object's prototype", () => {
 
 describe("resourceVersions the store has not reached", () => {
   it("a watch or list from a newer resourceVersion waits, then gets 504 Too large resource version", async () => {
-    const ahead = server.store.resourceVersion + 100
+    const ahead = fixture.server.store.resourceVersion + 100
     const watched = await api("GET", `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${ahead}`)
     expect(watched.status).toBe(504)
     expect(watched.body).toMatchObject({
       reason: "Timeout",
-      message: `Timeout: Too large resource version: ${ahead}, current: ${server.store.resourceVersion}`
+      message: `Timeout: Too large resource version: ${ahead}, current: ${fixture.server.store.resourceVersion}`
     })
     expect(watched.body.details.causes[0].reason).toBe("ResourceVersionTooLarge")
     expect((await api("GET", `/api/v1/namespaces/default/configmaps?resourceVersion=${ahead}`)).status).toBe(504)
