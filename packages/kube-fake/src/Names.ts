@@ -121,7 +121,13 @@ const configMapKeyFormatCheck = formatCheck(
 /** ConfigMap and Secret keys, which the kubelet turns into file names. */
 export const isConfigMapKey = (value: string): ReadonlyArray<string> => [
   ...configMapKeyFormatCheck(value),
-  ...(value === "." ? ["must not be '.'"] : value === ".." ? ["must not be '..'"] : value.startsWith("..") ? ["must not start with '..'"] : [])
+  ...(value === "."
+    ? ["must not be '.'"]
+    : value === ".."
+      ? ["must not be '..'"]
+      : value.startsWith("..")
+        ? ["must not start with '..'"]
+        : [])
 ]
 
 export type NameRule = "subdomain" | "label" | "dns1035" | "pathSegment"

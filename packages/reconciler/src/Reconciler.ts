@@ -56,6 +56,8 @@ const make = Effect.gen(function* () {
   const retryTimer = yield* FiberHandle.make<void, never>()
   // One agent per interface: a second one in the namespace stops here, before touching anything.
   let lock: InterfaceLock = yield* netlink.lockInterface((yield* configSource.current).config.vxlan.interface)
+  /** The name given up by a rename, held until its interface is gone. */
+  let retiring: InterfaceLock | undefined
 
   /** Makes the interface match the plan: create, adopt, or recreate; runs `up` unless adopted. */
   const ensureInterface = Effect.fnUntraced(function* (
@@ -65,12 +67,19 @@ const make = Effect.gen(function* () {
     state: LoopState
   ) {
     const { spec } = plan
-    if (plan.renamedFrom !== undefined) {
-      const next = lock.name === spec.name ? lock : yield* netlink.lockInterface(spec.name)
-      yield* netlink.deleteVxlan(plan.renamedFrom)
-      if (next !== lock) yield* lock.release
+    // A new name is taken before the old interface goes, and the old name let go only after.
+    if (lock.name !== spec.name) {
+      const next = yield* netlink.lockInterface(spec.name)
+      retiring = lock
       lock = next
+    }
+    if (plan.renamedFrom !== undefined) {
+      yield* netlink.deleteVxlan(plan.renamedFrom)
       yield* Effect.logInfo("deleted the old interface after a rename", { old: plan.renamedFrom, new: spec.name })
+    }
+    if (retiring !== undefined) {
+      yield* retiring.release
+      retiring = undefined
     }
     const result = yield* netlink.ensureVxlan(spec)
     const previous = state.applied

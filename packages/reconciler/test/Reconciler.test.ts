@@ -206,6 +206,19 @@ describe("Reconciler", () => {
     })
   )
 
+  it.live("a rename moves the interface and its lock: the new name is held, the old one free", () =>
+    Effect.gen(function* () {
+      const h = yield* harness(load("lan/a=10.0.0.2"))
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      yield* h.manual.set(load("lan/a=10.0.0.2", { KL_VXLAN_INTERFACE: "lan0" }))
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.interface?.name === "lan0" ? true : undefined)))
+      expect(Option.isNone(yield* h.memory.netlink.readLink("kubelan"))).toBe(true)
+      expect((yield* Effect.flip(h.memory.netlink.lockInterface("lan0")))._tag).toBe("InterfaceLocked")
+      const old = yield* h.memory.netlink.lockInterface("kubelan")
+      yield* old.release
+    })
+  )
+
   it.live("deletes the interface when its scope closes", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
