@@ -35,12 +35,22 @@ export const benchTwentyReplicas = async (replicas = 20) => {
       .replace("replicas: 3", `replicas: ${replicas}`)
       .replace("  serviceName: kubelan\n", "  serviceName: kubelan\n  podManagementPolicy: Parallel\n")
     const pods = Array.from({ length: replicas }, (_, i) => `kubelan-${i}`)
-    const netns = (pod: string) => `${env.KUBELAN_SIM_PREFIX}default-${pod}`
+    // The simulator names a pod's namespace and directory by its UID.
+    const uids = new Map<string, string>()
+    const readUids = async () => {
+      const listed = await kubectl(["get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{\"\\n\"}{end}"])
+      for (const line of listed.stdout.split("\n")) {
+        const [name, uid] = line.split("=")
+        if (name && uid) uids.set(name, uid)
+      }
+    }
+    const netns = (pod: string) => `${env.KUBELAN_SIM_PREFIX}p-${uids.get(pod) ?? "unknown"}`
     const applied = performance.now()
     const appliedAt = Date.now()
     const result = await kubectl(["apply", "-f", "-"], manifest)
     if (result.exitCode !== 0) throw new Error(result.all)
     for (;;) {
+      if (uids.size < replicas) await readUids()
       const complete = await Promise.all(
         pods.map((pod) =>
           fdbDestinations(netns(pod), "kubelan")
@@ -55,7 +65,7 @@ export const benchTwentyReplicas = async (replicas = 20) => {
     const total = performance.now() - applied
     // Per pod, from its log: when the kubelet started the agent, and when the agent was ready.
     const timings = pods.map((pod) => {
-      const log = readFileSync(join(env.KUBELAN_SIM_STATE, "pods", `default_${pod}`, "kubelan.log"), "utf8")
+      const log = readFileSync(join(env.KUBELAN_SIM_STATE, "pods", uids.get(pod) ?? "", "kubelan.log"), "utf8")
       const started = Date.parse(/kubelan-sim: (\S+) starting container kubelan/.exec(log)?.[1] ?? "")
       const ready = JSON.parse(log.split("\n").find((line) => line.includes("first full membership sync programmed")) ?? "{}").time
       return { started: started - appliedAt, agentReady: Date.parse(ready) - started }
