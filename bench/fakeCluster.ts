@@ -38,7 +38,7 @@ export const benchTwentyReplicas = async (replicas = 20) => {
     // The simulator names a pod's namespace and directory by its UID.
     const uids = new Map<string, string>()
     const readUids = async () => {
-      const listed = await kubectl(["get", "pods", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{\"\\n\"}{end}"])
+      const listed = await kubectl(["get", "pods", "-o", 'jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{"\\n"}{end}'])
       for (const line of listed.stdout.split("\n")) {
         const [name, uid] = line.split("=")
         if (name && uid) uids.set(name, uid)
