@@ -127,6 +127,20 @@ describe("drift", () => {
   })
 })
 
+describe("underlay changes", () => {
+  it("a new MTU on the pod's link reaches the interface at the next resync (auto MTU)", async () => {
+    net = await makePodNetwork({ purpose: "mtu", pods: 2 })
+    lan = await startLan(net)
+    const pod = net.pods[0]!
+    expect((await linkInfo(pod.netns, "kubelan"))?.mtu).toBe(1450)
+    await run("ip", ["-n", pod.netns, "link", "set", "eth0", "mtu", "1400"])
+    await eventually(async () => ((await linkInfo(pod.netns, "kubelan"))?.mtu === 1350 ? true : undefined), {
+      what: "the overlay MTU to follow",
+      timeoutMillis: 5000
+    })
+  })
+})
+
 describe("restart", () => {
   it("kill -9 and start again: same interface, addresses and FDB; up does not run again", async () => {
     net = await makePodNetwork({ purpose: "restart", pods: 3 })

@@ -16,11 +16,6 @@ export const paths = {
 
 /** Every namespace the simulator makes starts with this; `down` removes all of them. */
 export const netnsPrefix = process.env.KUBELAN_SIM_PREFIX ?? "klsim-"
-export const nodeNetns = `${netnsPrefix}node`
-
-/** The pod network lives only inside the simulator's namespaces. */
-export const podNetwork = { gateway: "10.244.0.1", prefixLength: 24, first: 10, last: 250, base: "10.244.0." }
-export const apiPortForPods = 6443
 
 export const agentBundle = fileURLToPath(new URL("../../agent/dist/kubelan.mjs", import.meta.url))
 

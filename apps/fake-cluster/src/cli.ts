@@ -4,7 +4,9 @@ import { spawn } from "node:child_process"
 import { existsSync, openSync, readFileSync, rmSync } from "node:fs"
 import { request } from "node:http"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { execa } from "execa"
+import { maxNodes } from "./network/Addressing.ts"
 import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
 import { listNetns, removeNetns } from "./Shell.ts"
 
@@ -12,10 +14,15 @@ const usage = `kubelan-sim — a Kubernetes cluster on one machine: kube-fake, c
 network namespaces whose kubelan container runs the real agent.
 
 Usage:
-  kubelan-sim up [--listen HOST:PORT]   start it in the background (API default 127.0.0.1:6443)
+  kubelan-sim up [--listen HOST:PORT] [--nodes N]
+                                        start it in the background (API default 127.0.0.1:6443;
+                                        N nodes behind a routed fabric, default 1)
   kubelan-sim down                      stop it and remove everything it made
   kubelan-sim status                    the API address and the pods
   kubelan-sim kubeconfig                the kubeconfig path (export KUBECONFIG=$(kubelan-sim kubeconfig))
+  kubelan-sim run FILE.yaml [--report DIR] [--size full|ci]
+                                        run a scenario on a cluster of its own: exit 0 when every
+                                        expectation held, 1 when one failed, 2 for a bad file
   kubelan-sim exec POD [-n NS] [-c CONTAINER] -- CMD...   run a command in a pod
   kubelan-sim logs POD [-n NS] [-c CONTAINER] [-f]        the kubelan container's output
 
@@ -42,7 +49,7 @@ interface PodView {
   kind?: string
   message?: string
   metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string }
-  spec?: { containers?: Array<{ name: string; image?: string }> }
+  spec?: { nodeName?: string; containers?: Array<{ name: string; image?: string; command?: Array<string>; args?: Array<string> }> }
   status?: { phase?: string; podIP?: string; containerStatuses?: Array<{ ready: boolean; restartCount: number }> }
 }
 
@@ -70,7 +77,24 @@ const sweep = async () => {
   return left.length
 }
 
-const up = async (args: ReadonlyArray<string>) => {
+/** The options `up` takes, checked before anything starts. */
+const upOptions = (args: ReadonlyArray<string>) => {
+  const options: Array<string> = []
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i] as string
+    const value = args[i + 1]
+    if (flag !== "--listen" && flag !== "--nodes") fail(`unknown flag ${flag} (up takes --listen HOST:PORT and --nodes N)`)
+    if (value === undefined) fail(`${flag} needs a value`)
+    if (flag === "--nodes" && !(Number.isInteger(Number(value)) && Number(value) >= 1 && Number(value) <= maxNodes))
+      fail(`--nodes: ${JSON.stringify(value)} is not a whole number from 1 to ${maxNodes}`)
+    options.push(flag, value as string)
+    i++
+  }
+  return options
+}
+
+const up = async (rawArgs: ReadonlyArray<string>) => {
+  const args = upOptions(rawArgs)
   if (daemonPid() !== undefined) {
     process.stdout.write(`kubelan-sim is already up\nexport KUBECONFIG=${paths.kubeconfig}\n`)
     return
@@ -107,7 +131,7 @@ const status = async () => {
   const pods = await api<{ items: Array<PodView> }>("/api/v1/pods")
   process.stdout.write(`up: API ${readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]}, state ${stateDir}\n`)
   process.stdout.write(
-    `${"NAMESPACE".padEnd(12)} ${"POD".padEnd(24)} ${"READY".padEnd(6)} ${"STATUS".padEnd(12)} ${"RESTARTS".padEnd(9)} IP\n`
+    `${"NAMESPACE".padEnd(12)} ${"POD".padEnd(24)} ${"READY".padEnd(6)} ${"STATUS".padEnd(12)} ${"RESTARTS".padEnd(9)} ${"NODE".padEnd(8)} IP\n`
   )
   for (const pod of pods.items) {
     const statuses = pod.status?.containerStatuses ?? []
@@ -115,7 +139,7 @@ const status = async () => {
     const ready = `${statuses.filter((s) => s.ready).length}/${(pod.spec?.containers ?? []).length}`
     const restarts = statuses.reduce((sum, s) => sum + s.restartCount, 0)
     process.stdout.write(
-      `${pod.metadata.namespace.padEnd(12)} ${pod.metadata.name.padEnd(24)} ${ready.padEnd(6)} ${phase.padEnd(12)} ${String(restarts).padEnd(9)} ${pod.status?.podIP ?? ""}\n`
+      `${pod.metadata.namespace.padEnd(12)} ${pod.metadata.name.padEnd(24)} ${ready.padEnd(6)} ${phase.padEnd(12)} ${String(restarts).padEnd(9)} ${(pod.spec?.nodeName ?? "").padEnd(8)} ${pod.status?.podIP ?? ""}\n`
     )
   }
 }
@@ -167,14 +191,75 @@ const logs = async (args: ReadonlyArray<string>) => {
   const { pod, namespace, container, follow } = podArgs(args)
   const spec = await requirePod(namespace, pod, container)
   const containers = spec.spec?.containers ?? []
-  const agent = containers.find((c) => c.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(c.image ?? ""))
-  if (container !== undefined && container !== agent?.name) {
-    process.stderr.write(`kubelan-sim: container ${container} runs no process in the simulator; only the kubelan container has logs\n`)
+  // Containers that run here: the agent, and those with a command; the others are the namespace itself.
+  const running = containers.filter(
+    (c) => c.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(c.image ?? "") || (c.command?.length ?? 0) + (c.args?.length ?? 0) > 0
+  )
+  const chosen = container ?? running.find((c) => c.name === "kubelan")?.name ?? running[0]?.name
+  if (chosen === undefined || !running.some((c) => c.name === chosen)) {
+    process.stderr.write(`kubelan-sim: container ${chosen ?? "(none)"} runs no process in the simulator, so it has no logs\n`)
     return
   }
-  const file = join(podDir(spec.metadata.uid), "kubelan.log")
+  const file = join(podDir(spec.metadata.uid), `${chosen}.log`)
   const tail = await execa("tail", [follow ? "-F" : "-n", ...(follow ? ["-n", "+1"] : ["+1"]), file], { stdio: "inherit", reject: false })
   process.exit(tail.exitCode ?? 0)
+}
+
+/** `run FILE [--report DIR] [--size S]`: in a state directory and namespace prefix of its own, so it never meets `up`'s. */
+const run = async (args: ReadonlyArray<string>) => {
+  let file: string | undefined
+  let reportDir: string | undefined
+  let size = "full"
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string
+    if (arg === "--report") reportDir = args[++i] ?? fail("--report needs a directory")
+    else if (arg === "--size") size = args[++i] ?? fail("--size needs a value")
+    else if (arg.startsWith("-")) fail(`unknown flag ${arg}`)
+    else if (file === undefined) file = arg
+    else fail("name one scenario file")
+  }
+  if (file === undefined) return fail("name a scenario file: kubelan-sim run FILE.yaml")
+  if (process.env.KUBELAN_SIM_RUN !== "1") {
+    const id = Math.random().toString(16).slice(2, 8)
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), "run", ...args], {
+      stdio: "inherit",
+      env: {
+        ...process.env,
+        KUBELAN_SIM_RUN: "1",
+        KUBELAN_SIM_STATE: process.env.KUBELAN_SIM_STATE ?? `/run/kubelan-sim-run-${id}`,
+        KUBELAN_SIM_PREFIX: process.env.KUBELAN_SIM_PREFIX ?? `klrun${id}-`
+      }
+    })
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
+    process.on("SIGINT", forward("SIGINT"))
+    process.on("SIGTERM", forward("SIGTERM"))
+    child.on("close", (code) => process.exit(code ?? 1))
+    return
+  }
+  const { loadScenario, ScenarioError } = await import("./scenario/ScenarioFile.ts")
+  const { runScenario } = await import("./scenario/Runner.ts")
+  let scenario: ReturnType<typeof loadScenario>
+  try {
+    scenario = loadScenario(file, size)
+  } catch (error) {
+    if (error instanceof ScenarioError) fail(`invalid scenario ${file}:\n${error.problems.map((problem) => `  ${problem}`).join("\n")}`)
+    throw error
+  }
+  const cleanUp = async () => {
+    await sweep()
+    process.exit(130)
+  }
+  process.on("SIGINT", () => void cleanUp())
+  process.on("SIGTERM", () => void cleanUp())
+  try {
+    const report = await runScenario(scenario, { reportDir })
+    await sweep()
+    process.exit(report.passed ? 0 : 1)
+  } catch (error) {
+    process.stderr.write(`kubelan-sim: the run failed: ${error instanceof Error ? error.message : String(error)}\n`)
+    await sweep()
+    process.exit(1)
+  }
 }
 
 const [command, ...rest] = process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === "--"))
@@ -187,6 +272,9 @@ switch (command) {
     break
   case "status":
     await status()
+    break
+  case "run":
+    await run(rest)
     break
   case "kubeconfig":
     process.stdout.write(`${paths.kubeconfig}\n`)

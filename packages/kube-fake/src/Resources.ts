@@ -30,7 +30,43 @@ const podColumns: ReadonlyArray<Column> = [
     name: "Restarts",
     value: (pod) => (podStatus(pod).containerStatuses ?? []).reduce((sum, status) => sum + (status.restartCount ?? 0), 0)
   },
-  { name: "IP", path: ["status", "podIP"], wide: true, afterAge: true }
+  { name: "IP", path: ["status", "podIP"], wide: true, afterAge: true },
+  { name: "Node", path: ["spec", "nodeName"], wide: true, afterAge: true }
+]
+
+type NodeView = {
+  status?: {
+    conditions?: Array<{ type?: string; status?: string }>
+    nodeInfo?: { kubeletVersion?: string }
+    addresses?: Array<{ type?: string; address?: string }>
+  }
+  spec?: { unschedulable?: boolean }
+  metadata?: { labels?: Record<string, string> }
+}
+const nodeColumns: ReadonlyArray<Column> = [
+  {
+    name: "Status",
+    value: (node) => {
+      const view = node as NodeView
+      const ready = (view.status?.conditions ?? []).find((condition) => condition.type === "Ready")?.status === "True"
+      return `${ready ? "Ready" : "NotReady"}${view.spec?.unschedulable ? ",SchedulingDisabled" : ""}`
+    }
+  },
+  {
+    name: "Roles",
+    value: (node) =>
+      Object.keys((node as NodeView).metadata?.labels ?? {})
+        .filter((label) => label.startsWith("node-role.kubernetes.io/"))
+        .map((label) => label.slice("node-role.kubernetes.io/".length))
+        .join(",") || "<none>"
+  },
+  { name: "Version", path: ["status", "nodeInfo", "kubeletVersion"], afterAge: true },
+  {
+    name: "Internal-IP",
+    value: (node) => (node as NodeView).status?.addresses?.find((address) => address.type === "InternalIP")?.address,
+    wide: true,
+    afterAge: true
+  }
 ]
 
 /** The kinds kube-fake serves, described once for routing, discovery documents and tables. */
@@ -90,6 +126,7 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
     subresources: ["status"],
     columns: [{ name: "Status", path: ["status", "phase"] }]
   }),
+  resource("", "v1", "nodes", "Node", false, { shortNames: ["no"], subresources: ["status"], columns: nodeColumns }),
   resource("", "v1", "services", "Service", true, {
     nameRule: "dns1035",
     shortNames: ["svc"],

@@ -85,9 +85,12 @@ export const specFor = (config: KubelanConfig, underlay: Underlay): VxlanSpec =>
 const sameSpec = (a: VxlanSpec, b: VxlanSpec) =>
   a.name === b.name && a.vni === b.vni && a.port === b.port && a.local === b.local && a.mtu === b.mtu
 
-/** Whether the underlay must be detected again: at start, and when `ip` changed. */
-export const needsUnderlay = (config: KubelanConfig, state: LoopState): boolean =>
-  state.applied === undefined || state.applied.ipSetting !== config.ip
+/**
+ * Whether the underlay must be detected again: at start, when `ip` changed, and whenever the
+ * link is read, since the pod's own link can change under it (a new MTU from the network).
+ */
+export const needsUnderlay = (config: KubelanConfig, state: LoopState, reads: Reads): boolean =>
+  state.applied === undefined || state.applied.ipSetting !== config.ip || reads.link
 
 export type InterfacePlan =
   /** The interface is as this agent left it and nothing says otherwise. */

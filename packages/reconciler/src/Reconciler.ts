@@ -144,7 +144,7 @@ const make = Effect.gen(function* () {
     const reads = readsFor(batch, state)
     const { config } = yield* configSource.current
     const underlay =
-      needsUnderlay(config, state) || state.applied === undefined ? yield* netlink.detectUnderlay(config.ip) : state.applied.underlay
+      needsUnderlay(config, state, reads) || state.applied === undefined ? yield* netlink.detectUnderlay(config.ip) : state.applied.underlay
     const interfacePlan = planInterface(config, underlay, state, reads)
     let next = interfacePlan.kind === "ensure" ? yield* ensureInterface(config, underlay, interfacePlan, state) : state
     const snapshot = yield* Ref.get(latestSnapshot)

@@ -52,6 +52,15 @@ describe("what a batch of cues reads", () => {
   })
 })
 
+describe("the underlay", () => {
+  it("is looked at again at start, when ip changes, and whenever the link is read (its MTU can change)", () => {
+    expect(Plan.needsUnderlay(config, Plan.initialState, { link: false, fdb: false })).toBe(true)
+    expect(Plan.needsUnderlay(config, adopted, { link: false, fdb: true })).toBe(false)
+    expect(Plan.needsUnderlay(config, adopted, { link: true, fdb: true })).toBe(true)
+    expect(Plan.needsUnderlay({ ...config, ip: "10.0.0.1" }, adopted, { link: false, fdb: false })).toBe(true)
+  })
+})
+
 describe("the interface plan", () => {
   it("keeps an interface nothing questions, ensures it when a cue does or the spec changed", () => {
     expect(Plan.planInterface(config, underlay, adopted, { link: false, fdb: false }).kind).toBe("keep")

@@ -1,0 +1,128 @@
+import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { type KubeFakeServer, type Store, startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
+import { execa } from "execa"
+import { startDeploymentController } from "./controllers/Deployments.ts"
+import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
+import { startGarbageCollector } from "./controllers/GarbageCollector.ts"
+import { startScheduler } from "./controllers/Scheduler.ts"
+import { startStatefulSetController } from "./controllers/StatefulSets.ts"
+import { Kubelet } from "./kubelet/Kubelet.ts"
+import { apiAddress, apiPort, maxNodes, phantomAddress, phantomCapacity } from "./network/Addressing.ts"
+import { AddressPool } from "./network/AddressPool.ts"
+import { createFabric, type Fabric, type LinkSettings } from "./network/Fabric.ts"
+import { forwarderScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
+
+export interface ClusterOptions {
+  /** Where kubectl reaches the API (`HOST:PORT`; port 0 picks one). */
+  readonly listen: string
+  /** One entry per node, with its uplink's settings. */
+  readonly nodes: ReadonlyArray<LinkSettings>
+  /** Changes kept for watch resumption. */
+  readonly history?: number
+  readonly log?: (message: string) => void
+}
+
+/** A running simulator: the API, the network, the controllers and a kubelet per node. */
+export interface Cluster {
+  readonly server: KubeFakeServer
+  readonly store: Store
+  readonly fabric: Fabric
+  readonly kubelets: ReadonlyArray<Kubelet>
+  /** A node's uplink settings; an MTU change reaches its running pods as a CNI plugin would do it. */
+  setNodeLink(node: string, settings: LinkSettings): Promise<void>
+  stop(): Promise<void>
+}
+
+export const startCluster = async (options: ClusterOptions): Promise<Cluster> => {
+  const log = options.log ?? (() => {})
+  if (options.nodes.length < 1 || options.nodes.length > maxNodes) throw new Error(`--nodes must be 1..${maxNodes}`)
+  mkdirSync(stateDir, { recursive: true })
+  const server = await startKubeFake({
+    listen: options.listen,
+    socket: paths.socket,
+    gracefulPodDeletion: true,
+    history: options.history ?? 20_000
+  })
+  const stops: Array<() => void> = []
+  let fabric: Fabric | undefined
+  let forwarder: { kill: (signal: NodeJS.Signals) => void } | undefined
+  const kubelets: Array<Kubelet> = []
+  const stop = async () => {
+    for (const halt of stops.splice(0)) halt()
+    await Promise.all(kubelets.map((kubelet) => kubelet.stop()))
+    forwarder?.kill("SIGKILL")
+    await fabric?.destroy()
+    await server.close()
+  }
+  try {
+    writeKubeconfig(paths.kubeconfig, server.url)
+    writeKubeconfig(paths.podKubeconfig, `http://${apiAddress}:${apiPort}`)
+    log(`api server on ${server.url} and unix:${paths.socket}`)
+    fabric = await createFabric(netnsPrefix, options.nodes)
+    const started = execa(
+      "ip",
+      ["netns", "exec", fabric.netns, process.execPath, forwarderScript, paths.socket, apiAddress, String(apiPort)],
+      {
+        reject: false,
+        buffer: false
+      }
+    )
+    forwarder = started
+    await new Promise<void>((resolve, reject) => {
+      started.stdout?.setEncoding("utf8").once("data", () => resolve())
+      void started.then((result) => reject(new Error(`the API forwarder exited: ${String(result.stderr)}`)))
+    })
+    for (const node of fabric.nodes) log(`${node.name}: ${node.netns}, pods ${node.subnet.cidr}, uplink ${node.internalIP} mtu ${node.mtu}`)
+    log(`fabric ${fabric.netns}: routes between pod subnets; API for pods on ${apiAddress}:${apiPort}`)
+    const phantoms = new AddressPool("the phantom range", phantomCapacity, phantomAddress)
+    for (const node of fabric.nodes) {
+      const kubelet = new Kubelet(server.store, node, {
+        pods: new AddressPool(
+          `the pod subnet of ${node.name}`,
+          node.subnet.last - node.subnet.first + 1,
+          (i) => `${node.subnet.base}${node.subnet.first + i}`
+        ),
+        phantoms
+      })
+      kubelet.start()
+      kubelets.push(kubelet)
+    }
+    stops.push(
+      startScheduler(server.store),
+      startEndpointSliceController(server.store),
+      startStatefulSetController(server.store),
+      startDeploymentController(server.store),
+      startGarbageCollector(server.store)
+    )
+  } catch (error) {
+    await stop()
+    throw error
+  }
+  const network = fabric
+  return {
+    server,
+    store: server.store,
+    fabric: network,
+    kubelets,
+    setNodeLink: async (name, settings) => {
+      const index = network.nodes.findIndex((node) => node.name === name)
+      const node = network.nodes[index]
+      if (node === undefined)
+        throw new Error(`no node ${name} (the nodes are ${network.nodes.map((candidate) => candidate.name).join(", ")})`)
+      await network.setLink(node, settings)
+      if (settings.mtu !== undefined) await kubelets[index]?.setMtu(settings.mtu)
+    },
+    stop
+  }
+}
+
+/** Marks the simulator as up for the CLI; cleared when it stops. */
+export const markReady = () => {
+  writeFileSync(paths.pid, String(process.pid))
+  writeFileSync(paths.ready, new Date().toISOString())
+}
+
+export const clearReady = () => {
+  rmSync(paths.ready, { force: true })
+  rmSync(paths.pid, { force: true })
+}

@@ -1,0 +1,536 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream } from "node:fs"
+import { join } from "node:path"
+import { isRecord, type KubeObject, type Store } from "@kubelan/kube-fake"
+import { kind, specOf, statusOf, tryGet, watchKind } from "../Api.ts"
+import type { AddressPool } from "../network/AddressPool.ts"
+import type { NodeNetwork } from "../network/Fabric.ts"
+import { createSandbox, setSandboxMtu, setSandboxPartitioned } from "../network/Sandbox.ts"
+import { agentBundle, agentNodeFlags, paths, podDir, podNetns } from "../Paths.ts"
+import { isPhantom } from "../Phantoms.ts"
+import { removeNetns } from "../Shell.ts"
+import { Prober } from "./Prober.ts"
+import { writeConfigMapVolume } from "./Volumes.ts"
+
+interface Container {
+  name: string
+  image?: string
+  command?: Array<string>
+  args?: Array<string>
+  env?: Array<{
+    name: string
+    value?: string
+    valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } }
+  }>
+  ports?: Array<{ name?: string; containerPort: number }>
+  volumeMounts?: Array<{ name: string; mountPath: string }>
+  readinessProbe?: Probe
+  livenessProbe?: Probe
+}
+interface Probe {
+  httpGet?: { path?: string; port: number | string }
+  initialDelaySeconds?: number
+  periodSeconds?: number
+  timeoutSeconds?: number
+  failureThreshold?: number
+}
+
+/** How a container runs here: the agent bundle, its own command in the pod, or nothing (the namespace is the container). */
+type Runtime = "agent" | "process" | "none"
+
+interface ContainerState {
+  readonly spec: Container
+  readonly runtime: Runtime
+  child: ChildProcess | undefined
+  restarts: number
+  ready: boolean
+  startedAt: string
+  livenessFailures: number
+  readinessFailures: number
+  log: WriteStream | undefined
+}
+
+/** What the kubelet runs for one pod; read by the scenario runner, written only here. */
+export interface RunningPod {
+  readonly uid: string
+  readonly namespace: string
+  readonly name: string
+  readonly phantom: boolean
+  /** The pod's network namespace ("" for a phantom). */
+  readonly netns: string
+  readonly ip: string
+  readonly node: NodeNetwork
+  readonly hostSide: string
+  readonly dir: string
+  /** Volume name → host directory. */
+  readonly volumes: Map<string, string>
+  readonly containers: Map<string, ContainerState>
+  readonly timers: Array<NodeJS.Timeout>
+  terminating: boolean
+  partitioned: boolean
+}
+
+/** The container that runs the agent: named kubelan, or from a kubelan image. */
+export const isAgentContainer = (container: Container) => container.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(container.image ?? "")
+
+/** Signals a container's whole process group: what it started (unshare's child, a shell's jobs) goes with it. */
+const signal = (child: ChildProcess | undefined, name: NodeJS.Signals) => {
+  if (child?.pid === undefined) return
+  try {
+    process.kill(-child.pid, name)
+  } catch {
+    child.kill(name)
+  }
+}
+
+const runtimeOf = (container: Container): Runtime =>
+  isAgentContainer(container) ? "agent" : (container.command?.length ?? 0) > 0 || (container.args?.length ?? 0) > 0 ? "process" : "none"
+
+const kubeletVersion = "v1.32.0-kubelan-sim"
+
+/**
+ * Run inside a container's own mount namespace: `sh -c SETUP sh HOSTNAME [HOST PATH]... -- CMD...`.
+ * A mountPath is made only under the fresh /run and /tmp; elsewhere it must exist on the machine
+ * already (nothing is created outside the pod).
+ */
+const containerSetup = [
+  "set -e",
+  "mount -t tmpfs tmpfs /run",
+  "mount -t tmpfs tmpfs /tmp",
+  'hostname "$1"',
+  "shift",
+  'while [ "$1" != "--" ]; do',
+  '  case "$2" in /run/*|/tmp/*) mkdir -p "$2" ;; esac',
+  '  if [ ! -d "$2" ]; then echo "kubelan-sim: mountPath $2 does not exist here (use one under /run or /tmp)" >&2; exit 1; fi',
+  '  mount --bind "$1" "$2"',
+  "  shift 2",
+  "done",
+  "shift",
+  'exec "$@"'
+].join("\n")
+const isoSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, "Z")
+
+/**
+ * A node's kubelet: registers its Node, runs the pods bound to it as network namespaces on the
+ * node's bridge (the `kubelan` container as the real agent, containers with a command as
+ * processes in the pod's namespaces), probes them from the node, and reports status. Phantom
+ * pods get an address and a Ready status and nothing else.
+ */
+export class Kubelet {
+  private readonly pods = new Map<string, RunningPod>()
+  private stopWatching: Array<() => void> = []
+  private vethCounter = 0
+  private readonly prober: Prober
+
+  private readonly store: Store
+  private readonly node: NodeNetwork
+  private readonly podAddresses: AddressPool
+  private readonly phantomAddresses: AddressPool
+
+  constructor(store: Store, node: NodeNetwork, pools: { pods: AddressPool; phantoms: AddressPool }) {
+    this.store = store
+    this.node = node
+    this.podAddresses = pools.pods
+    this.phantomAddresses = pools.phantoms
+    this.prober = new Prober(node.netns)
+  }
+
+  start() {
+    mkdirSync(paths.pods, { recursive: true })
+    this.register()
+    this.stopWatching.push(
+      watchKind(this.store, "pods", (event) => {
+        const pod = event.object
+        const uid = pod.metadata.uid as string
+        if (event.type === "DELETED") void this.teardown(uid)
+        else if (specOf(pod).nodeName !== this.node.name) return
+        else if (pod.metadata.deletionTimestamp) void this.terminate(pod)
+        else if (!this.pods.has(uid)) void this.run(pod)
+      }),
+      watchKind(this.store, "configmaps", (event) => {
+        if (event.type !== "DELETED") this.refreshConfigMap(event.object)
+      })
+    )
+  }
+
+  async stop() {
+    for (const stop of this.stopWatching) stop()
+    this.stopWatching = []
+    await Promise.all([...this.pods.keys()].map((uid) => this.teardown(uid)))
+    this.prober.stop()
+  }
+
+  /** The pods this kubelet runs, as they are now. */
+  running(): ReadonlyArray<RunningPod> {
+    return [...this.pods.values()]
+  }
+
+  /** The Node object, as a kubelet registers it: Ready, with its addresses and pod CIDR. */
+  private register() {
+    const node = {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: this.node.name, labels: { "kubernetes.io/hostname": this.node.name, "kubernetes.io/os": "linux" } },
+      spec: { podCIDR: this.node.subnet.cidr, podCIDRs: [this.node.subnet.cidr] },
+      status: {
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            reason: "KubeletReady",
+            message: "kubelet is posting ready status",
+            lastTransitionTime: isoSeconds()
+          }
+        ],
+        addresses: [
+          { type: "InternalIP", address: this.node.internalIP },
+          { type: "Hostname", address: this.node.name }
+        ],
+        nodeInfo: { kubeletVersion, operatingSystem: "linux", architecture: "amd64", containerRuntimeVersion: "kubelan-sim://1" }
+      }
+    }
+    const existing = tryGet(this.store, "nodes", undefined, this.node.name)
+    if (existing === undefined) this.store.create(kind("nodes"), undefined, node)
+    else this.store.update(kind("nodes"), undefined, this.node.name, { ...existing, status: node.status }, "status")
+  }
+
+  /** A running pod's network as a CNI plugin changes it when the node's MTU changes. */
+  async setMtu(mtu: number) {
+    for (const running of this.pods.values()) if (!running.phantom) await setSandboxMtu(running.netns, this.node, running.hostSide, mtu)
+  }
+
+  async setPartitioned(uid: string, partitioned: boolean) {
+    const running = this.pods.get(uid)
+    if (running === undefined || running.phantom) return
+    await setSandboxPartitioned(running.netns, partitioned)
+    running.partitioned = partitioned
+  }
+
+  /** container-kill: the agent dies at once (SIGKILL) and restarts as any crashed container does. */
+  killAgent(uid: string) {
+    for (const container of this.pods.get(uid)?.containers.values() ?? [])
+      if (container.runtime === "agent") signal(container.child, "SIGKILL")
+  }
+
+  private async run(pod: KubeObject) {
+    const namespace = pod.metadata.namespace as string
+    const name = pod.metadata.name as string
+    const uid = pod.metadata.uid as string
+    const phantom = isPhantom(pod)
+    const dir = podDir(uid)
+    const running: RunningPod = {
+      uid,
+      namespace,
+      name,
+      phantom,
+      netns: phantom ? "" : podNetns(uid),
+      ip: phantom ? this.phantomAddresses.allocate() : this.podAddresses.allocate(),
+      node: this.node,
+      hostSide: `klv${this.vethCounter++}`,
+      dir,
+      volumes: new Map(),
+      containers: new Map(
+        ((specOf(pod).containers ?? []) as Array<Container>).map((spec) => [
+          spec.name,
+          {
+            spec,
+            runtime: phantom ? "none" : runtimeOf(spec),
+            child: undefined,
+            restarts: 0,
+            ready: phantom || runtimeOf(spec) === "none" || spec.readinessProbe === undefined,
+            startedAt: isoSeconds(),
+            livenessFailures: 0,
+            readinessFailures: 0,
+            log: undefined
+          } satisfies ContainerState
+        ])
+      ),
+      timers: [],
+      terminating: false,
+      partitioned: false
+    }
+    this.pods.set(uid, running)
+    if (phantom) return this.reportStatus(running)
+    try {
+      rmSync(dir, { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true })
+      await createSandbox(running.netns, this.node, running.hostSide, running.ip)
+      for (const volume of (specOf(pod).volumes ?? []) as Array<{ name: string; configMap?: { name: string } }>) {
+        if (volume.configMap === undefined) continue
+        const host = join(dir, "volumes", volume.name)
+        const configMap = tryGet(this.store, "configmaps", namespace, volume.configMap.name)
+        writeConfigMapVolume(host, (configMap?.data ?? {}) as Record<string, string>)
+        running.volumes.set(volume.name, host)
+      }
+      for (const container of running.containers.values()) {
+        if (container.runtime === "none") continue
+        container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
+        this.startContainer(pod, running, container)
+        this.scheduleProbes(running, container)
+      }
+      this.reportStatus(running)
+    } catch (error) {
+      process.stderr.write(`kubelet ${this.node.name}: ${namespace}/${name}: ${String(error)}\n`)
+    }
+  }
+
+  private fieldValue(pod: KubeObject, running: RunningPod, path: string): string {
+    const labelMatch = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path)
+    if (labelMatch) return pod.metadata[labelMatch[1] as "labels" | "annotations"]?.[labelMatch[2] as string] ?? ""
+    switch (path) {
+      case "metadata.name":
+        return pod.metadata.name ?? ""
+      case "metadata.namespace":
+        return pod.metadata.namespace ?? ""
+      case "metadata.uid":
+        return pod.metadata.uid ?? ""
+      case "status.podIP":
+        return running.ip
+      case "status.hostIP":
+        return this.node.internalIP
+      case "spec.nodeName":
+        return this.node.name
+      case "spec.serviceAccountName":
+        return String(specOf(pod).serviceAccountName ?? "default")
+      default:
+        return ""
+    }
+  }
+
+  private environment(pod: KubeObject, running: RunningPod, container: Container) {
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
+      HOSTNAME: pod.metadata.name as string
+    }
+    if (runtimeOf(container) === "agent") env.KUBECONFIG = paths.podKubeconfig
+    for (const variable of container.env ?? []) {
+      if (variable.value !== undefined) env[variable.name] = variable.value
+      else if (variable.valueFrom?.fieldRef) env[variable.name] = this.fieldValue(pod, running, variable.valueFrom.fieldRef.fieldPath)
+      else if (variable.valueFrom?.configMapKeyRef) {
+        const configMap = tryGet(this.store, "configmaps", running.namespace, variable.valueFrom.configMapKeyRef.name)
+        const value = (configMap?.data as Record<string, string> | undefined)?.[variable.valueFrom.configMapKeyRef.key]
+        if (value !== undefined) env[variable.name] = value
+      }
+    }
+    return env
+  }
+
+  /** The argv of a container: the agent bundle as the image runs it, or the container's own command in the pod. */
+  private argv(running: RunningPod, container: ContainerState): ReadonlyArray<string> {
+    const spec = container.spec
+    if (container.runtime === "agent") {
+      const args = [...(spec.args ?? [])]
+      // The image's default config location; the simulator's volume stands in for the mount.
+      const mount = (spec.volumeMounts ?? []).find((volumeMount) => volumeMount.mountPath === "/run/config")
+      const host = mount === undefined ? undefined : running.volumes.get(mount.name)
+      if (host !== undefined && !args.includes("--config")) args.push("--config", join(host, "kubelan.yaml"))
+      return ["ip", "netns", "exec", running.netns, process.execPath, ...agentNodeFlags, agentBundle, ...args]
+    }
+    // Its own mount and UTS namespaces: a fresh /run and /tmp (pid files, sockets), volumes at
+    // their mountPath, the pod's name as hostname; the pod's network namespace. Paths and names
+    // reach the script as arguments, never as script text.
+    const mounts = (spec.volumeMounts ?? []).flatMap((volumeMount) => {
+      const host = running.volumes.get(volumeMount.name)
+      return host === undefined ? [] : [host, volumeMount.mountPath]
+    })
+    return [
+      "ip",
+      "netns",
+      "exec",
+      running.netns,
+      "unshare",
+      "--mount",
+      "--uts",
+      "--fork",
+      "--kill-child=SIGKILL",
+      "--",
+      "sh",
+      "-c",
+      containerSetup,
+      "sh",
+      running.name,
+      ...mounts,
+      "--",
+      ...(spec.command ?? []),
+      ...(spec.args ?? [])
+    ]
+  }
+
+  private startContainer(pod: KubeObject, running: RunningPod, container: ContainerState) {
+    const [file = "ip", ...args] = this.argv(running, container)
+    const child = spawn(file, args, {
+      env: this.environment(pod, running, container.spec),
+      stdio: ["ignore", "pipe", "pipe"],
+      cwd: "/",
+      detached: true
+    })
+    container.child = child
+    container.startedAt = isoSeconds()
+    container.log?.write(`kubelan-sim: ${new Date().toISOString()} starting container ${container.spec.name}\n`)
+    child.stdout?.pipe(container.log as WriteStream, { end: false })
+    child.stderr?.pipe(container.log as WriteStream, { end: false })
+    child.on("error", (error) => container.log?.write(`kubelan-sim: could not start container ${container.spec.name}: ${error.message}\n`))
+    child.once("close", (code, signal) => {
+      if (container.child !== child || running.terminating || !this.pods.has(running.uid)) return
+      // restartPolicy Always, with the kubelet's growing back-off (shortened here).
+      container.child = undefined
+      container.ready = false
+      container.restarts += 1
+      container.log?.write(`kubelan-sim: container ${container.spec.name} exited (${code ?? signal}); restart ${container.restarts}\n`)
+      this.reportStatus(running)
+      const delay = Math.min(10_000, 500 * 2 ** Math.min(container.restarts - 1, 5))
+      running.timers.push(setTimeout(() => !running.terminating && this.startContainer(pod, running, container), delay))
+    })
+  }
+
+  private async probe(running: RunningPod, container: Container, probe: Probe) {
+    const port =
+      typeof probe.httpGet?.port === "number"
+        ? probe.httpGet.port
+        : (container.ports ?? []).find((candidate) => candidate.name === probe.httpGet?.port)?.containerPort
+    if (port === undefined) return false
+    const status = await this.prober.get(`http://${running.ip}:${port}${probe.httpGet?.path ?? "/"}`, (probe.timeoutSeconds ?? 1) * 1000)
+    return status >= 200 && status < 400
+  }
+
+  private scheduleProbes(running: RunningPod, container: ContainerState) {
+    const every = (probe: Probe, check: () => Promise<void>) => {
+      const period = (probe.periodSeconds ?? 10) * 1000
+      const loop = async () => {
+        if (running.terminating || !this.pods.has(running.uid)) return
+        await check()
+        running.timers.push(setTimeout(loop, period))
+      }
+      running.timers.push(setTimeout(loop, (probe.initialDelaySeconds ?? 0) * 1000 + 200))
+    }
+    const readiness = container.spec.readinessProbe
+    if (readiness?.httpGet)
+      every(readiness, async () => {
+        const ok = container.child !== undefined && (await this.probe(running, container.spec, readiness))
+        container.readinessFailures = ok ? 0 : container.readinessFailures + 1
+        const ready = ok ? true : container.readinessFailures >= (readiness.failureThreshold ?? 3) ? false : container.ready
+        if (ready !== container.ready) {
+          container.ready = ready
+          this.reportStatus(running)
+        }
+      })
+    const liveness = container.spec.livenessProbe
+    if (liveness?.httpGet)
+      every(liveness, async () => {
+        if (container.child === undefined) return
+        const ok = await this.probe(running, container.spec, liveness)
+        container.livenessFailures = ok ? 0 : container.livenessFailures + 1
+        if (container.livenessFailures >= (liveness.failureThreshold ?? 3)) {
+          container.livenessFailures = 0
+          container.log?.write(`kubelan-sim: liveness probe failed; restarting container ${container.spec.name}\n`)
+          const child = container.child
+          signal(child, "SIGTERM")
+          setTimeout(() => signal(child, "SIGKILL"), 5000).unref()
+        }
+      })
+  }
+
+  private reportStatus(running: RunningPod) {
+    const pod = tryGet(this.store, "pods", running.namespace, running.name)
+    if (pod === undefined || pod.metadata.uid !== running.uid) return
+    const statuses = [...running.containers.values()].map((container) => {
+      const up = container.runtime === "none" || container.child !== undefined
+      return {
+        name: container.spec.name,
+        image: container.spec.image ?? "",
+        imageID: "",
+        containerID: `kubelan-sim://${running.uid}/${container.spec.name}`,
+        ready: up && container.ready,
+        started: up,
+        restartCount: container.restarts,
+        state: up ? { running: { startedAt: container.startedAt } } : { waiting: { reason: "CrashLoopBackOff" } }
+      }
+    })
+    const ready = statuses.every((status) => status.ready)
+    const previous = statusOf(pod)
+    const keep = (type: string, status: boolean) => {
+      const old = ((previous.conditions ?? []) as Array<{ type: string; status: string; lastTransitionTime: string }>).find(
+        (candidate) => candidate.type === type
+      )
+      return old !== undefined && old.status === (status ? "True" : "False")
+        ? old
+        : { type, status: status ? "True" : "False", lastTransitionTime: isoSeconds() }
+    }
+    const status = {
+      phase: "Running",
+      hostIP: this.node.internalIP,
+      hostIPs: [{ ip: this.node.internalIP }],
+      podIP: running.ip,
+      podIPs: [{ ip: running.ip }],
+      startTime: previous.startTime ?? isoSeconds(),
+      conditions: [keep("PodScheduled", true), keep("Initialized", true), keep("ContainersReady", ready), keep("Ready", ready)],
+      containerStatuses: statuses
+    }
+    this.store.update(kind("pods"), running.namespace, running.name, { ...pod, status }, "status")
+  }
+
+  private refreshConfigMap(configMap: KubeObject) {
+    for (const running of this.pods.values()) {
+      if (running.namespace !== configMap.metadata.namespace || running.phantom) continue
+      const pod = tryGet(this.store, "pods", running.namespace, running.name)
+      for (const volume of (pod === undefined ? [] : (specOf(pod).volumes ?? [])) as Array<{
+        name: string
+        configMap?: { name: string }
+      }>) {
+        const host = running.volumes.get(volume.name)
+        if (volume.configMap?.name === configMap.metadata.name && host !== undefined)
+          writeConfigMapVolume(host, (isRecord(configMap.data) ? configMap.data : {}) as Record<string, string>)
+      }
+    }
+  }
+
+  /** Graceful deletion: SIGTERM to every container, SIGKILL after the grace period, then the pod goes. */
+  private async terminate(pod: KubeObject) {
+    const running = this.pods.get(pod.metadata.uid as string)
+    if (running === undefined) return this.forceDelete(pod)
+    if (running.terminating) return
+    running.terminating = true
+    const grace = Number((pod.metadata as Record<string, unknown>).deletionGracePeriodSeconds ?? 30)
+    const children = [...running.containers.values()].flatMap((container) => (container.child === undefined ? [] : [container.child]))
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve()
+            const killer = setTimeout(() => signal(child, "SIGKILL"), grace * 1000)
+            child.once("close", () => {
+              clearTimeout(killer)
+              resolve()
+            })
+            signal(child, "SIGTERM")
+          })
+      )
+    )
+    await this.teardown(running.uid)
+    this.forceDelete(pod)
+  }
+
+  private forceDelete(pod: KubeObject) {
+    try {
+      this.store.delete(kind("pods"), pod.metadata.namespace, pod.metadata.name as string, { gracePeriodSeconds: 0 })
+    } catch {
+      // already gone
+    }
+  }
+
+  private async teardown(uid: string) {
+    const running = this.pods.get(uid)
+    if (running === undefined) return
+    this.pods.delete(uid)
+    running.terminating = true
+    for (const timer of running.timers) clearTimeout(timer)
+    for (const container of running.containers.values()) {
+      signal(container.child, "SIGKILL")
+      container.log?.end()
+    }
+    if (running.phantom) return this.phantomAddresses.release(running.ip)
+    await removeNetns(running.netns)
+    this.podAddresses.release(running.ip)
+    if (existsSync(running.dir)) rmSync(join(running.dir, "volumes"), { recursive: true, force: true })
+  }
+}
