@@ -18,36 +18,45 @@ const fits = (pod: KubeObject, node: KubeObject) => {
   return Object.entries(selector).every(([key, value]) => node.metadata.labels?.[key] === value)
 }
 
-export const chooseNode = (pod: KubeObject, nodes: ReadonlyArray<KubeObject>, pods: ReadonlyArray<KubeObject>) => {
-  const load = new Map<string, number>()
-  for (const other of pods) {
-    const bound = specOf(other).nodeName
-    if (typeof bound === "string" && !other.metadata.deletionTimestamp && isPhantom(other) === isPhantom(pod))
-      load.set(bound, (load.get(bound) ?? 0) + 1)
+/** Pods bound to each node, by sort (real or phantom): what spreading weighs. */
+type Load = Map<string, number>
+const loadKey = (node: string, pod: KubeObject) => `${isPhantom(pod) ? "phantom" : "real"}/${node}`
+
+export const loadOf = (pods: ReadonlyArray<KubeObject>): Load => {
+  const load: Load = new Map()
+  for (const pod of pods) {
+    const bound = specOf(pod).nodeName
+    if (typeof bound === "string" && !pod.metadata.deletionTimestamp)
+      load.set(loadKey(bound, pod), (load.get(loadKey(bound, pod)) ?? 0) + 1)
   }
-  return nodes
+  return load
+}
+
+export const chooseNode = (pod: KubeObject, nodes: ReadonlyArray<KubeObject>, load: Load) =>
+  nodes
     .filter((node) => nodeReady(node) && fits(pod, node) && specOf(node).unschedulable !== true)
     .sort(
       (a, b) =>
-        (load.get(a.metadata.name as string) ?? 0) - (load.get(b.metadata.name as string) ?? 0) ||
+        (load.get(loadKey(a.metadata.name as string, pod)) ?? 0) - (load.get(loadKey(b.metadata.name as string, pod)) ?? 0) ||
         (a.metadata.name as string).localeCompare(b.metadata.name as string)
     )[0]
-}
 
 export const startScheduler = (store: Store) => {
   const run = coalesce(5, () => {
     const nodes = list(store, "nodes")
     const pods = list(store, "pods")
+    const load = loadOf(pods)
     for (const pod of pods) {
       if (specOf(pod).nodeName !== undefined || pod.metadata.deletionTimestamp) continue
-      const node = chooseNode(pod, nodes, pods)
+      const node = chooseNode(pod, nodes, load)
       if (node === undefined) continue
       try {
-        const bound = store.update(kind("pods"), pod.metadata.namespace, pod.metadata.name as string, {
+        store.update(kind("pods"), pod.metadata.namespace, pod.metadata.name as string, {
           ...pod,
           spec: { ...specOf(pod), nodeName: node.metadata.name }
         })
-        pods[pods.indexOf(pod)] = bound
+        const key = loadKey(node.metadata.name as string, pod)
+        load.set(key, (load.get(key) ?? 0) + 1)
       } catch (error) {
         process.stderr.write(`scheduler: ${pod.metadata.namespace}/${pod.metadata.name}: ${String(error)}\n`)
       }

@@ -121,13 +121,20 @@ export const convergence = (
     // Still pending at the end: never held. Pending when the agent went away: not waited for.
     if (history.live.to === undefined || history.live.to > end) for (const index of pending) unconverged[index] = true
   }
-  return events.map((event, index) => ({
-    event: index,
-    at: event.at,
-    step: event.step,
-    millis: unconverged[index] ? undefined : latest[index],
-    agents: agents[index] as number
-  }))
+  // An event no agent was live for (the first pods starting) has nothing to converge: it is left out.
+  return events.flatMap((event, index) =>
+    agents[index] === 0
+      ? []
+      : [
+          {
+            event: index,
+            at: event.at,
+            step: event.step,
+            millis: unconverged[index] ? undefined : latest[index],
+            agents: agents[index] as number
+          }
+        ]
+  )
 }
 
 /** FDB entries an agent removed while the address was still a member: the thing kubelan must never do. */
@@ -202,4 +209,46 @@ export const pingWindows = (
     windows.set(second, window)
   }
   return [...windows].sort(([a], [b]) => a - b).map(([second, window]) => ({ pair, second, ...window }))
+}
+
+/** A fault that cut some pods off (a partitioned node's pods, partitioned pods, a lossy uplink's pods) for a while. */
+export interface Fault {
+  readonly kind: string
+  readonly pods: ReadonlyArray<string>
+  readonly from: number
+  readonly to: number
+}
+
+/**
+ * Which lost pings a fault explains: a pair with exactly one end cut off, while the fault held
+ * (and `graceMillis` after, for the path to come back). Every other loss is unexplained. Also,
+ * per fault, how long after it ended until each such pair answered again.
+ */
+export const pingImpact = (
+  pairs: ReadonlyArray<{
+    readonly from: string
+    readonly to: string
+    readonly probes: ReadonlyArray<{ readonly at: number; readonly answered: boolean }>
+  }>,
+  faults: ReadonlyArray<Fault>,
+  graceMillis: number
+) => {
+  let explained = 0
+  let unexplained = 0
+  let healMax: number | undefined
+  const crosses = (fault: Fault, pair: { from: string; to: string }) => fault.pods.includes(pair.from) !== fault.pods.includes(pair.to)
+  for (const pair of pairs) {
+    for (const probe of pair.probes) {
+      if (probe.answered) continue
+      const cause = faults.find((fault) => crosses(fault, pair) && probe.at >= fault.from && probe.at <= fault.to + graceMillis)
+      if (cause === undefined) unexplained++
+      else explained++
+    }
+    for (const fault of faults) {
+      if (!crosses(fault, pair)) continue
+      const back = pair.probes.find((probe) => probe.answered && probe.at >= fault.to)
+      if (back !== undefined) healMax = Math.max(healMax ?? 0, back.at - fault.to)
+    }
+  }
+  return { explained, unexplained, healMax }
 }

@@ -1,11 +1,13 @@
 import {
   type Convergence,
   convergence,
+  type Fault,
   type FdbHistory,
   fdbSizes,
   finalDifferences,
   type MembershipEvent,
   percentile,
+  pingImpact,
   pingWindows,
   wrongRemovals
 } from "./Analysis.ts"
@@ -36,6 +38,7 @@ export interface Recorded {
   readonly restarts: number
   readonly measures: ReadonlyMap<string, number>
   readonly checks: { readonly passed: number; readonly failed: number; readonly failures: ReadonlyArray<string> }
+  readonly faults: ReadonlyArray<Fault>
   readonly fabricVxlanPackets: number
 }
 
@@ -65,6 +68,8 @@ export const buildReport = (recorded: Recorded) => {
     sent: pair.probes.length,
     lost: pair.probes.filter((probe) => !probe.answered).length
   }))
+  // A path cut by a fault is given 2 s after it heals before a lost ping counts against the run.
+  const impact = pingImpact(judged, recorded.faults, 2000)
   const sent = pairs.reduce((sum, pair) => sum + pair.sent, 0)
   const lost = pairs.reduce((sum, pair) => sum + pair.lost, 0)
   const steps = [...new Set(converged.map((result) => result.step))]
@@ -83,6 +88,9 @@ export const buildReport = (recorded: Recorded) => {
     "probes.sent": sent,
     "probes.lost": lost,
     "probes.loss": sent === 0 ? undefined : lost / sent,
+    "probes.lost_to_faults": impact.explained,
+    "probes.lost_otherwise": impact.unexplained,
+    "heal.max": impact.healMax,
     "fdb.wrong_removals": wrong.length,
     "fdb.missing": final.reduce((sum, agent) => sum + agent.missing.length, 0),
     "fdb.stale": final.reduce((sum, agent) => sum + agent.stale.length, 0),
@@ -128,7 +136,8 @@ export const buildReport = (recorded: Recorded) => {
     },
     agents: histories.map((history) => ({ agent: history.agent, pod: history.pod, live: history.live, fdbSizes: fdbSizes(history) })),
     resources: recorded.resources,
-    checks: recorded.checks
+    checks: recorded.checks,
+    faults: recorded.faults
   }
 }
 
@@ -141,11 +150,13 @@ const formatValue = (metric: string, value: number | undefined) =>
       ? `${Math.round(value)} ms`
       : metric.startsWith("measure.")
         ? `${Math.round(value)} ms`
-        : metric.endsWith(".loss")
-          ? `${(value * 100).toFixed(2)} %`
-          : Number.isInteger(value)
-            ? String(value)
-            : value.toFixed(1)
+        : metric.startsWith("heal.")
+          ? `${Math.round(value)} ms`
+          : metric.endsWith(".loss")
+            ? `${(value * 100).toFixed(2)} %`
+            : Number.isInteger(value)
+              ? String(value)
+              : value.toFixed(1)
 
 export { formatValue }
 

@@ -48,6 +48,8 @@ export const runScenario = async (scenario: Scenario, options: { reportDir?: str
     agentEnded: fdbs.ended,
     measures: new Map(),
     checks: { passed: 0, failed: 0, failures: [] },
+    faults: [],
+    now: clock.now,
     log: (line) => log(`    ${line.split("\n").join("\n    ")}`)
   }
   const startPings = () => {
@@ -110,6 +112,7 @@ export const runScenario = async (scenario: Scenario, options: { reportDir?: str
     restarts: fdbs.restarts(),
     measures: context.measures,
     checks: context.checks,
+    faults: context.faults,
     fabricVxlanPackets
   })
   await cluster.stop()

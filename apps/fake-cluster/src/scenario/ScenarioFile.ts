@@ -20,7 +20,9 @@ const PodSelector = Schema.Struct({
   namespace: Schema.optional(Schema.String),
   mode: Schema.optional(Mode),
   /** How many (fixed) or what percentage (fixed-percent). */
-  value: Schema.optional(Schema.Number)
+  value: Schema.optional(Schema.Number),
+  /** Only pods on these nodes (as Chaos Mesh's `nodes`). */
+  nodes: Schema.optional(Schema.Array(Schema.String))
 })
 
 const Link = Schema.Struct({

@@ -26,6 +26,7 @@ export interface Selector {
   readonly namespace?: string | undefined
   readonly mode?: "one" | "all" | "fixed" | "fixed-percent" | undefined
   readonly value?: number | undefined
+  readonly nodes?: ReadonlyArray<string> | undefined
 }
 
 /** Chaos Mesh's selection: the pods matching the labels, then one, all, a fixed number or a fixed percentage of them. */
@@ -34,6 +35,7 @@ export const selectPods = (pods: ReadonlyArray<KubeObject>, selector: Selector, 
     (pod) =>
       !pod.metadata.deletionTimestamp &&
       (pod.metadata.namespace ?? "default") === (selector.namespace ?? "default") &&
+      (selector.nodes === undefined || selector.nodes.includes(String((pod.spec as { nodeName?: string } | undefined)?.nodeName))) &&
       Object.entries(selector.selector).every(([key, value]) => pod.metadata.labels?.[key] === value)
   )
   const mode = selector.mode ?? "one"

@@ -4,7 +4,7 @@ import { isPodReady, kind, list, specOf, statusOf, tryGet } from "../Api.ts"
 import type { Cluster } from "../Cluster.ts"
 import type { RunningPod } from "../kubelet/Kubelet.ts"
 import { paths } from "../Paths.ts"
-import type { FdbHistory, MembershipEvent } from "./Analysis.ts"
+import type { Fault, FdbHistory, MembershipEvent } from "./Analysis.ts"
 import { type ManifestSource, millisOf, type Step } from "./ScenarioFile.ts"
 import { type Selector, selectPods } from "./Selection.ts"
 
@@ -17,6 +17,9 @@ export interface StepContext {
   readonly agentEnded: (uid: string) => void
   readonly measures: Map<string, number>
   readonly checks: { passed: number; failed: number; failures: Array<string> }
+  /** The faults that cut pods off, as they happened: which probe losses they explain. */
+  readonly faults: Array<Fault>
+  readonly now: () => number
   readonly log: (message: string) => void
 }
 
@@ -103,11 +106,19 @@ const inPod = (running: RunningPod, command: ReadonlyArray<string>) =>
 /** Runs one step; a step with `for` holds its fault that long and then heals it. A failure throws with what went wrong. */
 export const runStep = async (step: Step, context: StepContext): Promise<void> => {
   const { cluster } = context
-  const held = async (duration: string, heal: () => Promise<void>) => {
+  /** The pods a node runs now, by `namespace/name`. */
+  const podsOn = (node: string) =>
+    cluster.kubelets
+      .flatMap((kubelet) => kubelet.running())
+      .filter((running) => running.node.name === node)
+      .map((running) => `${running.namespace}/${running.name}`)
+  const held = async (duration: string, heal: () => Promise<void>, cutOff: ReadonlyArray<string> = []) => {
+    const from = context.now()
     try {
       await sleep(millisOf(duration))
     } finally {
       await heal()
+      if (cutOff.length > 0) context.faults.push({ kind: step.kind, pods: cutOff, from, to: context.now() })
     }
   }
   switch (step.kind) {
@@ -150,20 +161,24 @@ export const runStep = async (step: Step, context: StepContext): Promise<void> =
       if (node !== undefined) {
         await cluster.setNodeLink(node, { partitioned: true })
         context.log(`partition: ${node} cut off the fabric for ${step.spec.for}`)
-        return held(step.spec.for, () => cluster.setNodeLink(node, { partitioned: false }))
+        return held(step.spec.for, () => cluster.setNodeLink(node, { partitioned: false }), podsOn(node))
       }
       if (step.spec.pods === undefined) throw new Error("partition needs node or pods")
       const pods = chosenPods(context, step.spec.pods)
       for (const pod of pods) await kubeletOf(cluster, pod.metadata.uid as string)?.setPartitioned(pod.metadata.uid as string, true)
       context.log(`partition: ${pods.map((pod) => pod.metadata.name).join(", ")} cut off for ${step.spec.for}`)
-      return held(step.spec.for, async () => {
-        for (const pod of pods) await kubeletOf(cluster, pod.metadata.uid as string)?.setPartitioned(pod.metadata.uid as string, false)
-      })
+      return held(
+        step.spec.for,
+        async () => {
+          for (const pod of pods) await kubeletOf(cluster, pod.metadata.uid as string)?.setPartitioned(pod.metadata.uid as string, false)
+        },
+        pods.map((pod) => `${pod.metadata.namespace}/${pod.metadata.name}`)
+      )
     }
     case "loss":
       await cluster.setNodeLink(step.spec.node, { loss: step.spec.probability })
       context.log(`loss: ${step.spec.probability * 100}% on ${step.spec.node}'s uplink for ${step.spec.for}`)
-      return held(step.spec.for, () => cluster.setNodeLink(step.spec.node, { loss: 0 }))
+      return held(step.spec.for, () => cluster.setNodeLink(step.spec.node, { loss: 0 }), podsOn(step.spec.node))
     case "bandwidth":
       await cluster.setNodeLink(step.spec.node, { bandwidth: step.spec.rate })
       context.log(`bandwidth: ${step.spec.rate} on ${step.spec.node}'s uplink for ${step.spec.for}`)
