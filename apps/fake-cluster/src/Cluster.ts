@@ -10,6 +10,7 @@ import { Kubelet } from "./kubelet/Kubelet.ts"
 import { apiAddress, apiPort, maxNodes, phantomAddress, phantomCapacity } from "./network/Addressing.ts"
 import { AddressPool } from "./network/AddressPool.ts"
 import { createFabric, type Fabric, type LinkSettings } from "./network/Fabric.ts"
+import { raiseHostLimits, releaseHostLimits } from "./network/HostLimits.ts"
 import { forwarderScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
 
 export interface ClusterOptions {
@@ -47,14 +48,24 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   let fabric: Fabric | undefined
   let forwarder: { kill: (signal: NodeJS.Signals) => void } | undefined
   const kubelets: Array<Kubelet> = []
-  const stop = async () => {
-    for (const halt of stops.splice(0)) halt()
-    await Promise.all(kubelets.map((kubelet) => kubelet.stop()))
-    forwarder?.kill("SIGKILL")
-    await fabric?.destroy()
-    await server.close()
+  let stopping: Promise<void> | undefined
+  // Once: a second call (a runner's cleanup after a failed stop) waits for the first.
+  const stop = () => {
+    stopping ??= (async () => {
+      for (const halt of stops.splice(0)) halt()
+      try {
+        await Promise.all(kubelets.map((kubelet) => kubelet.stop()))
+        forwarder?.kill("SIGKILL")
+        await fabric?.destroy()
+        await server.close()
+      } finally {
+        releaseHostLimits()
+      }
+    })()
+    return stopping
   }
   try {
+    raiseHostLimits()
     writeKubeconfig(paths.kubeconfig, server.url)
     writeKubeconfig(paths.podKubeconfig, `http://${apiAddress}:${apiPort}`)
     log(`api server on ${server.url} and unix:${paths.socket}`)

@@ -6,7 +6,9 @@ import { request } from "node:http"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { execa } from "execa"
+import { execArgv, runtimeOf } from "./kubelet/Containers.ts"
 import { maxNodes } from "./network/Addressing.ts"
+import { releaseHostLimits } from "./network/HostLimits.ts"
 import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
 import { listNetns, removeNetns } from "./Shell.ts"
 
@@ -74,6 +76,8 @@ const sweep = async () => {
   const left = (await listNetns()).filter((name) => name.startsWith(netnsPrefix))
   for (const name of left) await removeNetns(name)
   rmSync(stateDir, { recursive: true, force: true })
+  // A simulator that died puts nothing back: its hold on the kernel's limits ends here.
+  releaseHostLimits()
   return left.length
 }
 
@@ -178,12 +182,10 @@ const exec = async (args: ReadonlyArray<string>) => {
   const { pod, namespace, container, command } = podArgs(args)
   if (command.length === 0) fail("give the command after --")
   const found = await requirePod(namespace, pod, container)
-  // Every container of a pod is its network namespace; HOSTNAME is the pod's, as in a container.
-  const result = await execa("ip", ["netns", "exec", podNetns(found.metadata.uid), ...command], {
-    stdio: "inherit",
-    reject: false,
-    env: { HOSTNAME: pod }
-  })
+  // A container with a command is entered with its own /run, /tmp and volumes; every other is the pod's network namespace.
+  const argv = execArgv(found.metadata.uid, found.spec?.containers ?? [], container, command)
+  const [file = "ip", ...rest] = argv ?? fail(`container ${container} of pod ${namespace}/${pod} is not running (it may be restarting)`, 1)
+  const result = await execa(file, rest, { stdio: "inherit", reject: false, env: { HOSTNAME: pod } })
   process.exit(result.exitCode ?? 1)
 }
 
@@ -192,9 +194,7 @@ const logs = async (args: ReadonlyArray<string>) => {
   const spec = await requirePod(namespace, pod, container)
   const containers = spec.spec?.containers ?? []
   // Containers that run here: the agent, and those with a command; the others are the namespace itself.
-  const running = containers.filter(
-    (c) => c.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(c.image ?? "") || (c.command?.length ?? 0) + (c.args?.length ?? 0) > 0
-  )
+  const running = containers.filter((c) => runtimeOf(c) !== "none")
   const chosen = container ?? running.find((c) => c.name === "kubelan")?.name ?? running[0]?.name
   if (chosen === undefined || !running.some((c) => c.name === chosen)) {
     process.stderr.write(`kubelan-sim: container ${chosen ?? "(none)"} runs no process in the simulator, so it has no logs\n`)

@@ -1,6 +1,6 @@
 import { type KubeFakeServer, type KubeObject, startKubeFake } from "@kubelan/kube-fake"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
-import { kind, list } from "../src/Api.ts"
+import { kind, list, watchKind } from "../src/Api.ts"
 import { startDeploymentController } from "../src/controllers/Deployments.ts"
 import { startEndpointSliceController } from "../src/controllers/EndpointSlices.ts"
 import { startGarbageCollector } from "../src/controllers/GarbageCollector.ts"
@@ -97,6 +97,57 @@ describe("EndpointSlice controller", () => {
       targetRef: { kind: "Pod", name: "p000", namespace: "default" },
       nodeName: "kubelan-sim"
     })
+  })
+
+  it("an endpoint stays in the slice that lists it: pods going and coming never make a watcher of the slices miss a member", async () => {
+    service()
+    const name = (i: number) => `p${String(i).padStart(3, "0")}`
+    for (let i = 0; i < 250; i++) {
+      createPod(name(i), { app: "lan" })
+      setPodStatus(name(i), `10.0.${i >> 8}.${i & 255}`, true)
+    }
+    await eventually("250 endpoints", () =>
+      slices().reduce((sum, slice) => sum + ((slice.endpoints as Array<unknown>) ?? []).length, 0) === 250 ? true : undefined
+    )
+    const where = () =>
+      new Map(
+        slices().flatMap((slice) =>
+          ((slice.endpoints as Array<{ addresses: Array<string> }>) ?? []).map((endpoint) => [
+            endpoint.addresses[0] as string,
+            slice.metadata.name as string
+          ])
+        )
+      )
+    const before = where()
+    // A watcher folding slices as an agent does, checking the union after every event.
+    const bySlice = new Map<string, ReadonlyArray<string>>()
+    const missed: Array<string> = []
+    let live = false
+    const stop = watchKind(server.store, "endpointslices", (event) => {
+      const addresses = ((event.object.endpoints as Array<{ addresses: Array<string> }>) ?? []).map(
+        (endpoint) => endpoint.addresses[0] as string
+      )
+      if (event.type === "DELETED") bySlice.delete(event.object.metadata.name as string)
+      else bySlice.set(event.object.metadata.name as string, addresses)
+      const union = new Set([...bySlice.values()].flat())
+      if (live) for (const [address] of before) if (Number(address.split(".")[3]) % 7 !== 0 && !union.has(address)) missed.push(address)
+    })
+    live = true
+    stops.push(stop)
+    // Every seventh pod goes (so the first slices lose some), then new pods come.
+    for (let i = 0; i < 250; i++) if (i % 7 === 0) store().delete(kind("pods"), "default", name(i))
+    for (let i = 250; i < 280; i++) {
+      createPod(name(i), { app: "lan" })
+      setPodStatus(name(i), `10.0.1.${i & 255}`, true)
+    }
+    const after = await eventually("the new endpoints", () => {
+      const now = where()
+      return now.size === 250 - 36 + 30 ? now : undefined
+    })
+    expect(missed).toEqual([])
+    for (const [address, slice] of before) if (after.has(address)) expect(after.get(address)).toBe(slice)
+    // The freed room is filled before any new slice is made.
+    expect(slices().length).toBe(3)
   })
 
   it("conditions follow pod readiness and deletion; publishNotReadyAddresses makes not-ready pods ready", async () => {

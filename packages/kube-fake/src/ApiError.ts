@@ -70,6 +70,16 @@ export const fieldTooMany = (field: string, count: number, most: number): FieldC
   message: `Too many: ${count}: must have at most ${most} items`,
   reason: "FieldValueTooMany"
 })
+export const fieldDuplicate = (field: string, value: unknown): FieldCause => ({
+  field,
+  message: `Duplicate value: ${quoted(value)}`,
+  reason: "FieldValueDuplicate"
+})
+export const fieldNotFound = (field: string, value: unknown): FieldCause => ({
+  field,
+  message: `Not found: ${quoted(value)}`,
+  reason: "FieldValueNotFound"
+})
 export const fieldTooLong = (field: string, most: number): FieldCause => ({
   field,
   message: `Too long: may not be more than ${most} bytes`,

@@ -1,7 +1,9 @@
 import {
   ApiError,
   type FieldCause,
+  fieldDuplicate,
   fieldInvalid,
+  fieldNotFound,
   fieldRequired,
   fieldTooLong,
   fieldTooMany,
@@ -9,7 +11,7 @@ import {
   invalid
 } from "./ApiError.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
-import { generateNameProblems, isConfigMapKey, isLabelValue, isQualifiedName, nameProblems } from "./Names.ts"
+import { generateNameProblems, isConfigMapKey, isDns1123Label, isLabelValue, isQualifiedName, nameProblems } from "./Names.ts"
 import type { ResourceType } from "./Resources.ts"
 
 export const badRequest = (message: string) => new ApiError(400, "BadRequest", message)
@@ -118,14 +120,12 @@ const kindCauses = (type: ResourceType, object: KubeObject, previous: KubeObject
       })
     }
   }
-  if (type.kind === "Pod") {
-    const containers = isRecord(object.spec) ? object.spec.containers : undefined
-    if (!Array.isArray(containers) || containers.length === 0) causes.push(fieldRequired("spec.containers"))
-  }
+  if (type.kind === "Pod") causes.push(...podSpecCauses(object.spec, "spec"))
   if (type.kind === "StatefulSet" || type.kind === "Deployment") {
     const spec = isRecord(object.spec) ? object.spec : {}
     if (!isRecord(spec.selector)) causes.push(fieldRequired("spec.selector"))
     if (!isRecord(spec.template)) causes.push(fieldRequired("spec.template"))
+    else causes.push(...podSpecCauses(spec.template.spec, "spec.template.spec"))
   }
   if (type.kind === "ConfigMap") {
     let bytes = 0
@@ -138,6 +138,42 @@ const kindCauses = (type: ResourceType, object: KubeObject, previous: KubeObject
     }
     if (bytes > configMapLimit) causes.push(fieldTooLong("data", configMapLimit))
   }
+  return causes
+}
+
+/**
+ * A pod spec's names as the real server holds them: containers and volumes named by unique
+ * DNS-1123 labels, and every volumeMount naming a volume. The kubelet makes files from them.
+ */
+const podSpecCauses = (spec: unknown, at: string): ReadonlyArray<FieldCause> => {
+  const causes: Array<FieldCause> = []
+  const containers = isRecord(spec) ? spec.containers : undefined
+  if (!Array.isArray(containers) || containers.length === 0) return [fieldRequired(`${at}.containers`)]
+  const volumes = isRecord(spec) && Array.isArray(spec.volumes) ? spec.volumes : []
+  const names = (entries: ReadonlyArray<unknown>, field: string) => {
+    const seen = new Set<string>()
+    entries.forEach((entry, index) => {
+      const name = isRecord(entry) ? entry.name : undefined
+      if (typeof name !== "string" || name === "") {
+        causes.push(fieldRequired(`${field}[${index}].name`))
+        return
+      }
+      for (const message of isDns1123Label(name)) causes.push(fieldInvalid(`${field}[${index}].name`, name, message))
+      if (seen.has(name)) causes.push(fieldDuplicate(`${field}[${index}].name`, name))
+      seen.add(name)
+    })
+    return seen
+  }
+  const volumeNames = names(volumes, `${at}.volumes`)
+  names(containers, `${at}.containers`)
+  containers.forEach((container, index) => {
+    const mounts = isRecord(container) && Array.isArray(container.volumeMounts) ? container.volumeMounts : []
+    mounts.forEach((mount, mountIndex) => {
+      const name = isRecord(mount) ? mount.name : undefined
+      if (typeof name === "string" && !volumeNames.has(name))
+        causes.push(fieldNotFound(`${at}.containers[${index}].volumeMounts[${mountIndex}].name`, name))
+    })
+  })
   return causes
 }
 

@@ -39,6 +39,37 @@ describe("names, keys and labels", () => {
     ])
   })
 
+  it("a pod's containers and volumes have unique label names, and a mount names a volume; templates too", async () => {
+    const pod = await api("POST", "/api/v1/namespaces/default/pods", {
+      metadata: { name: "p" },
+      spec: {
+        volumes: [{ name: "config", emptyDir: {} }],
+        containers: [
+          { name: "../log", image: "i" },
+          { name: "app", image: "i", volumeMounts: [{ name: "missing", mountPath: "/run/x" }] },
+          { name: "app", image: "i" }
+        ]
+      }
+    })
+    expect(pod.status).toBe(422)
+    expect(
+      pod.body.details.causes.map((cause: { field: string; message: string }) => `${cause.field}: ${cause.message.split(":")[0]}`)
+    ).toEqual([
+      "spec.containers[0].name: Invalid value",
+      "spec.containers[2].name: Duplicate value",
+      "spec.containers[1].volumeMounts[0].name: Not found"
+    ])
+    const created = await kubectl([
+      "create",
+      "-f",
+      manifest(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: i, volumeMounts: [{name: v, mountPath: /run/v}]}]\n"
+      )
+    ])
+    expect(created.exitCode).toBe(1)
+    expect(created.stderr).toBe('The StatefulSet "s" is invalid: spec.template.spec.containers[0].volumeMounts[0].name: Not found: "v"')
+  })
+
   it("each kind follows its own rule: namespaces are labels, services DNS-1035 labels, RBAC path segments", async () => {
     const namespace = await api("POST", "/api/v1/namespaces", { metadata: { name: "a.b" } })
     expect(namespace.body.message).toContain("a lowercase RFC 1123 label must consist of")

@@ -4,7 +4,8 @@ import { coalesce, controllerRef, isPodReady, kind, list, selectorMatches, specO
 /**
  * The EndpointSlice controller, by its real conventions: for each Service with a selector, the
  * matching pods that have an address, at most 100 endpoints per slice, one address each,
- * conditions from pod readiness and deletion, named from `<service>-`, labelled and owned.
+ * conditions from pod readiness and deletion, named from `<service>-`, labelled and owned,
+ * each endpoint kept in the slice that first listed it.
  */
 const managedBy = "endpointslice-controller.k8s.io"
 const maxPerSlice = 100
@@ -27,45 +28,120 @@ export const desiredEndpoints = (service: KubeObject, pods: ReadonlyArray<KubeOb
     })
 }
 
+type Endpoint = ReturnType<typeof desiredEndpoints>[number]
+
+export interface SlicePlan {
+  readonly create: ReadonlyArray<ReadonlyArray<Endpoint>>
+  readonly update: ReadonlyArray<{ readonly name: string; readonly endpoints: ReadonlyArray<Endpoint> }>
+  readonly delete: ReadonlyArray<string>
+}
+
+const keyOf = (endpoint: { addresses: ReadonlyArray<string> }) => endpoint.addresses.join(",")
+
+/**
+ * Where each endpoint goes, as the real controller's reconciler places them: an endpoint stays
+ * in the slice that lists it (updated in place when its conditions change), a gone one leaves
+ * its slice, new ones fill slices that change anyway, then slices with room, then new slices of
+ * up to 100. An endpoint never moves between slices, so no watcher ever sees it missing while it
+ * is a member. A slice left empty is deleted (one empty slice stays for a Service with none).
+ */
+export const planSlices = (
+  existing: ReadonlyArray<{ readonly name: string; readonly endpoints: ReadonlyArray<Endpoint> }>,
+  desired: ReadonlyArray<Endpoint>
+): SlicePlan => {
+  const wanted = new Map(desired.map((endpoint) => [keyOf(endpoint), endpoint]))
+  const placed = new Set<string>()
+  const slices = existing.map((slice) => {
+    const kept: Array<Endpoint> = []
+    let changed = false
+    for (const endpoint of slice.endpoints) {
+      const key = keyOf(endpoint)
+      const now = wanted.get(key)
+      if (now === undefined || placed.has(key)) {
+        changed = true
+        continue
+      }
+      placed.add(key)
+      if (JSON.stringify(now) !== JSON.stringify(endpoint)) changed = true
+      kept.push(now)
+    }
+    return { name: slice.name, endpoints: kept, changed }
+  })
+  const fresh = desired.filter((endpoint) => !placed.has(keyOf(endpoint)))
+  const fill = (slice: { endpoints: Array<Endpoint>; changed: boolean }) => {
+    while (fresh.length > 0 && slice.endpoints.length < maxPerSlice) {
+      slice.endpoints.push(fresh.shift() as Endpoint)
+      slice.changed = true
+    }
+  }
+  for (const slice of slices) if (slice.changed) fill(slice)
+  for (const slice of slices) fill(slice)
+  const create: Array<Array<Endpoint>> = []
+  while (fresh.length > 0) create.push(fresh.splice(0, maxPerSlice))
+  const empty = slices.filter((slice) => slice.endpoints.length === 0)
+  // A Service with no endpoints keeps one empty slice, as the real controller's placeholder.
+  const keepPlaceholder = desired.length === 0 && slices.length > 0
+  const deleted = empty.slice(keepPlaceholder ? 1 : 0).map((slice) => slice.name)
+  if (desired.length === 0 && slices.length === 0) create.push([])
+  return {
+    create,
+    update: slices
+      .filter((slice) => slice.changed && !deleted.includes(slice.name))
+      .map((slice) => ({ name: slice.name, endpoints: slice.endpoints })),
+    delete: deleted
+  }
+}
+
 const reconcileService = (store: Store, service: KubeObject) => {
   const namespace = service.metadata.namespace as string
   const name = service.metadata.name as string
-  const endpoints = desiredEndpoints(service, list(store, "pods", namespace))
   const existing = list(store, "endpointslices", namespace).filter(
     (slice) =>
       slice.metadata.labels?.["kubernetes.io/service-name"] === name &&
       slice.metadata.labels?.["endpointslice.kubernetes.io/managed-by"] === managedBy
   )
-  const chunks: Array<typeof endpoints> = []
-  for (let i = 0; i < endpoints.length; i += maxPerSlice) chunks.push(endpoints.slice(i, i + maxPerSlice))
-  if (chunks.length === 0) chunks.push([])
+  const plan = planSlices(
+    existing.map((slice) => ({ name: slice.metadata.name as string, endpoints: (slice.endpoints ?? []) as Array<Endpoint> })),
+    desiredEndpoints(service, list(store, "pods", namespace))
+  )
   const ports = ((specOf(service).ports ?? []) as Array<{ name?: string; port: number; protocol?: string }>).map((port) => ({
     ...(port.name ? { name: port.name } : {}),
     port: port.port,
     protocol: port.protocol ?? "TCP"
   }))
-  chunks.forEach((chunk, index) => {
-    const body = {
+  const metadata = { labels: { "kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": managedBy } }
+  // Creates, then updates, then deletes: the real controller's order, so a reader never misses an endpoint in between.
+  for (const endpoints of plan.create)
+    store.create(kind("endpointslices"), namespace, {
       apiVersion: "discovery.k8s.io/v1",
       kind: "EndpointSlice",
-      metadata: {
-        ...(existing[index] === undefined ? { generateName: `${name}-` } : { name: existing[index].metadata.name as string }),
-        labels: { "kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": managedBy },
-        ownerReferences: [controllerRef(service)]
-      },
+      metadata: { generateName: `${name}-`, ...metadata, ownerReferences: [controllerRef(service)] },
       addressType: "IPv4",
-      endpoints: chunk,
+      endpoints,
       ports
-    } as KubeObject
-    const current = existing[index]
-    if (current === undefined) store.create(kind("endpointslices"), namespace, body)
-    else
-      store.update(kind("endpointslices"), namespace, current.metadata.name as string, {
-        ...body,
-        metadata: { ...current.metadata, ...body.metadata }
-      })
-  })
-  for (const extra of existing.slice(chunks.length)) store.delete(kind("endpointslices"), namespace, extra.metadata.name as string)
+    } as KubeObject)
+  // A change of the Service's ports reaches every slice, its endpoints as planned.
+  const updates = [
+    ...plan.update,
+    ...existing
+      .filter(
+        (slice) =>
+          JSON.stringify(slice.ports ?? []) !== JSON.stringify(ports) &&
+          !plan.delete.includes(slice.metadata.name as string) &&
+          !plan.update.some((update) => update.name === slice.metadata.name)
+      )
+      .map((slice) => ({ name: slice.metadata.name as string, endpoints: (slice.endpoints ?? []) as Array<Endpoint> }))
+  ]
+  for (const update of updates) {
+    const current = existing.find((slice) => slice.metadata.name === update.name) as KubeObject
+    store.update(kind("endpointslices"), namespace, update.name, {
+      ...current,
+      metadata: { ...current.metadata, labels: { ...current.metadata.labels, ...metadata.labels } },
+      endpoints: update.endpoints,
+      ports
+    })
+  }
+  for (const gone of plan.delete) store.delete(kind("endpointslices"), namespace, gone)
 }
 
 export const startEndpointSliceController = (store: Store) => {

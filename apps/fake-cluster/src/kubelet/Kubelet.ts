@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream } from "node:fs"
+import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { isRecord, type KubeObject, type Store } from "@kubelan/kube-fake"
 import { kind, specOf, statusOf, tryGet, watchKind } from "../Api.ts"
@@ -9,8 +9,9 @@ import { createSandbox, setSandboxMtu, setSandboxPartitioned } from "../network/
 import { agentBundle, agentNodeFlags, paths, podDir, podNetns } from "../Paths.ts"
 import { isPhantom } from "../Phantoms.ts"
 import { removeNetns } from "../Shell.ts"
+import { containerPidFile, type Runtime, runtimeOf } from "./Containers.ts"
 import { Prober } from "./Prober.ts"
-import { writeConfigMapVolume } from "./Volumes.ts"
+import { volumeMode, writeConfigMapVolume } from "./Volumes.ts"
 
 interface Container {
   name: string
@@ -27,6 +28,11 @@ interface Container {
   readinessProbe?: Probe
   livenessProbe?: Probe
 }
+interface Volume {
+  name: string
+  configMap?: { name: string; defaultMode?: number }
+  emptyDir?: Record<string, unknown>
+}
 interface Probe {
   httpGet?: { path?: string; port: number | string }
   initialDelaySeconds?: number
@@ -34,9 +40,6 @@ interface Probe {
   timeoutSeconds?: number
   failureThreshold?: number
 }
-
-/** How a container runs here: the agent bundle, its own command in the pod, or nothing (the namespace is the container). */
-type Runtime = "agent" | "process" | "none"
 
 interface ContainerState {
   readonly spec: Container
@@ -70,9 +73,6 @@ export interface RunningPod {
   partitioned: boolean
 }
 
-/** The container that runs the agent: named kubelan, or from a kubelan image. */
-export const isAgentContainer = (container: Container) => container.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(container.image ?? "")
-
 /** Signals a container's whole process group: what it started (unshare's child, a shell's jobs) goes with it. */
 const signal = (child: ChildProcess | undefined, name: NodeJS.Signals) => {
   if (child?.pid === undefined) return
@@ -83,29 +83,38 @@ const signal = (child: ChildProcess | undefined, name: NodeJS.Signals) => {
   }
 }
 
-const runtimeOf = (container: Container): Runtime =>
-  isAgentContainer(container) ? "agent" : (container.command?.length ?? 0) > 0 || (container.args?.length ?? 0) > 0 ? "process" : "none"
-
 const kubeletVersion = "v1.32.0-kubelan-sim"
 
 /**
- * Run inside a container's own mount namespace: `sh -c SETUP sh HOSTNAME [HOST PATH]... -- CMD...`.
- * A mountPath is made only under the fresh /run and /tmp; elsewhere it must exist on the machine
- * already (nothing is created outside the pod).
+ * Run inside a container's own mount namespace: `sh -c SETUP sh STAGE HOSTNAME [HOST PATH]... -- CMD...`.
+ * The fresh /run and /tmp are made in STAGE (in the pod's directory) while the volumes' host
+ * directories, which may be under /run themselves, are still in sight; then they are moved over
+ * /run and /tmp. A mountPath is made only under those two; elsewhere it must exist on the
+ * machine already (nothing is created outside the pod).
  */
 const containerSetup = [
   "set -e",
-  "mount -t tmpfs tmpfs /run",
-  "mount -t tmpfs tmpfs /tmp",
-  'hostname "$1"',
-  "shift",
+  'stage="$1"',
+  'hostname "$2"',
+  "shift 2",
+  'mkdir -p "$stage/run" "$stage/tmp"',
+  'mount -n -t tmpfs tmpfs "$stage/run"',
+  'mount -n -t tmpfs tmpfs "$stage/tmp"',
   'while [ "$1" != "--" ]; do',
-  '  case "$2" in /run/*|/tmp/*) mkdir -p "$2" ;; esac',
-  '  if [ ! -d "$2" ]; then echo "kubelan-sim: mountPath $2 does not exist here (use one under /run or /tmp)" >&2; exit 1; fi',
-  '  mount --bind "$1" "$2"',
+  '  case "$2" in',
+  '    /run|/run/*|/tmp|/tmp/*) target="$stage$2"; mkdir -p "$target" ;;',
+  '    *) target="$2" ;;',
+  "  esac",
+  '  if [ ! -d "$target" ]; then echo "kubelan-sim: mountPath $2 does not exist here (use one under /run or /tmp)" >&2; exit 1; fi',
+  '  mount -n --bind "$1" "$target"',
   "  shift 2",
   "done",
   "shift",
+  // The stage is itself under /run or /tmp: the other one moves first, or the stage would be covered.
+  'case "$stage" in',
+  '  /tmp/*) mount -n --move "$stage/run" /run; mount -n --move "$stage/tmp" /tmp ;;',
+  '  *) mount -n --move "$stage/tmp" /tmp; mount -n --move "$stage/run" /run ;;',
+  "esac",
   'exec "$@"'
 ].join("\n")
 const isoSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, "Z")
@@ -255,13 +264,16 @@ export class Kubelet {
       rmSync(dir, { recursive: true, force: true })
       mkdirSync(dir, { recursive: true })
       await createSandbox(running.netns, this.node, running.hostSide, running.ip)
-      for (const volume of (specOf(pod).volumes ?? []) as Array<{ name: string; configMap?: { name: string } }>) {
-        if (volume.configMap === undefined) continue
-        const host = join(dir, "volumes", volume.name)
-        const configMap = tryGet(this.store, "configmaps", namespace, volume.configMap.name)
-        writeConfigMapVolume(host, (configMap?.data ?? {}) as Record<string, string>)
+      // Volumes by index, not by name: a name is the client's, a path is the kubelet's.
+      ;((specOf(pod).volumes ?? []) as Array<Volume>).forEach((volume, index) => {
+        const host = join(dir, "volumes", String(index))
+        if (volume.configMap !== undefined) {
+          const configMap = tryGet(this.store, "configmaps", namespace, volume.configMap.name)
+          writeConfigMapVolume(host, (configMap?.data ?? {}) as Record<string, string>, volumeMode(volume.configMap.defaultMode))
+        } else if (volume.emptyDir !== undefined) mkdirSync(host, { recursive: true })
+        else return
         running.volumes.set(volume.name, host)
-      }
+      })
       for (const container of running.containers.values()) {
         if (container.runtime === "none") continue
         container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
@@ -348,6 +360,7 @@ export class Kubelet {
       "-c",
       containerSetup,
       "sh",
+      join(running.dir, `container-${[...running.containers.keys()].indexOf(spec.name)}`),
       running.name,
       ...mounts,
       "--",
@@ -366,6 +379,9 @@ export class Kubelet {
     })
     container.child = child
     container.startedAt = isoSeconds()
+    // Where `exec -c` finds the container: its unshare, whose one child is the container's first process.
+    if (container.runtime === "process" && child.pid !== undefined)
+      writeFileSync(containerPidFile(running.uid, [...running.containers.keys()].indexOf(container.spec.name)), String(child.pid))
     container.log?.write(`kubelan-sim: ${new Date().toISOString()} starting container ${container.spec.name}\n`)
     child.stdout?.pipe(container.log as WriteStream, { end: false })
     child.stderr?.pipe(container.log as WriteStream, { end: false })
@@ -473,13 +489,14 @@ export class Kubelet {
     for (const running of this.pods.values()) {
       if (running.namespace !== configMap.metadata.namespace || running.phantom) continue
       const pod = tryGet(this.store, "pods", running.namespace, running.name)
-      for (const volume of (pod === undefined ? [] : (specOf(pod).volumes ?? [])) as Array<{
-        name: string
-        configMap?: { name: string }
-      }>) {
+      for (const volume of (pod === undefined ? [] : (specOf(pod).volumes ?? [])) as Array<Volume>) {
         const host = running.volumes.get(volume.name)
-        if (volume.configMap?.name === configMap.metadata.name && host !== undefined)
-          writeConfigMapVolume(host, (isRecord(configMap.data) ? configMap.data : {}) as Record<string, string>)
+        if (volume.configMap !== undefined && volume.configMap.name === configMap.metadata.name && host !== undefined)
+          writeConfigMapVolume(
+            host,
+            (isRecord(configMap.data) ? configMap.data : {}) as Record<string, string>,
+            volumeMode(volume.configMap.defaultMode)
+          )
       }
     }
   }

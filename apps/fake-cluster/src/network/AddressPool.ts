@@ -1,6 +1,11 @@
-/** Addresses handed out and taken back, lowest free first: as a pod IPAM, one pool per range. */
+/**
+ * Addresses handed out and taken back, one pool per range. Round robin, as the host-local IPAM
+ * plugin hands them out: a released address is given again only after the rest of the range, so
+ * an address names one pod for as long as it can (and a report's events stay unambiguous).
+ */
 export class AddressPool {
   private readonly used = new Set<string>()
+  private next = 0
   private readonly addressAt: (index: number) => string
   private readonly size: number
   private readonly what: string
@@ -12,10 +17,12 @@ export class AddressPool {
   }
 
   allocate(): string {
-    for (let index = 0; index < this.size; index++) {
+    for (let step = 0; step < this.size; step++) {
+      const index = (this.next + step) % this.size
       const address = this.addressAt(index)
       if (!this.used.has(address)) {
         this.used.add(address)
+        this.next = (index + 1) % this.size
         return address
       }
     }

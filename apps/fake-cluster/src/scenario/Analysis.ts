@@ -137,19 +137,29 @@ export const convergence = (
   )
 }
 
-/** FDB entries an agent removed while the address was still a member: the thing kubelan must never do. */
+/**
+ * FDB entries an agent removed although the address never stopped being a member since the
+ * agent put it in: the thing kubelan must never do. A removal that follows the address leaving
+ * is the agent catching up, even when the address is back by then (it comes back in turn).
+ */
 export const wrongRemovals = (events: ReadonlyArray<MembershipEvent>, histories: ReadonlyArray<FdbHistory>): ReadonlyArray<WrongRemoval> =>
   histories.flatMap((history) => {
     const found: Array<WrongRemoval> = []
     let members = membersAt(events, -1)
+    /** Addresses that left the membership since this agent last added them. */
+    const leftSince = new Set<string>()
     for (const moment of momentsOf(events, history)) {
-      if (moment.kind === "members") members = new Set((events[moment.index] as MembershipEvent).members)
+      if (moment.kind === "members") {
+        const event = events[moment.index] as MembershipEvent
+        members = new Set(event.members)
+        for (const address of event.removed) leftSince.add(address)
+      } else if (moment.added) leftSince.delete(moment.dst)
       else if (
-        !moment.added &&
         moment.dst !== history.self &&
         moment.at >= history.live.from &&
         (history.live.to === undefined || moment.at < history.live.to) &&
-        members.has(moment.dst)
+        members.has(moment.dst) &&
+        !leftSince.has(moment.dst)
       )
         found.push({ agent: history.agent, at: moment.at, dst: moment.dst })
     }

@@ -208,8 +208,9 @@ export const recordPings = (
     const source = podNamed(pair.from)
     const target = podNamed(pair.to)
     if (source === undefined || target === undefined) return
-    const address = await overlayAddress(target.netns, interfaceName)
-    if (address === undefined || stopped || processes.has(index)) return
+    // Both ends need their overlay address: without its own, the source would route the ping out of the overlay.
+    const [address, own] = await Promise.all([overlayAddress(target.netns, interfaceName), overlayAddress(source.netns, interfaceName)])
+    if (address === undefined || own === undefined || stopped || processes.has(index)) return
     const child = spawn(
       "ip",
       ["netns", "exec", source.netns, "ping", "-D", "-O", "-n", "-i", String(intervalMillis / 1000), "-W", "1", address],

@@ -66,62 +66,77 @@ export const runScenario = async (scenario: Scenario, options: { reportDir?: str
     pings = recordPings(cluster, pairs, scenario.ping.intervalMillis, scenario.interfaceName, startedAt)
     context.log(`pinging ${pairs.length} pairs over the overlay every ${scenario.ping.intervalMillis} ms`)
   }
+  let stopped = false
   try {
-    log(`${scenario.name}: ${scenario.nodes} node(s), size ${scenario.size}`)
-    for (const manifest of scenario.manifests) {
-      const applied = await kubectl(["apply", "-f", "-"], manifestText(manifest))
-      if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${applied.all}`)
-      context.log(applied.all.trim())
-    }
-    for (const step of scenario.timeline) {
-      // Membership events are put down to the last action, not to the wait that watches them happen.
-      if (step.kind !== "wait" && step.kind !== "sleep" && step.kind !== "measure" && step.kind !== "check") current = step.kind
-      const label = labelOf(step)
-      log(`  ${label}`)
-      const started = clock.now()
-      let error: string | undefined
-      try {
-        await runStep(step, context)
-        if (step.kind === "wait" && converged(context)) startPings()
-      } catch (failure) {
-        error = failure instanceof Error ? failure.message : String(failure)
-        log(`    FAILED: ${error}`)
+    try {
+      log(`${scenario.name}: ${scenario.nodes} node(s), size ${scenario.size}`)
+      for (const manifest of scenario.manifests) {
+        const applied = await kubectl(["apply", "-f", "-"], manifestText(manifest))
+        if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${applied.all}`)
+        context.log(applied.all.trim())
       }
-      steps.push({ index: step.index, kind: step.kind, label, started, ended: clock.now(), error })
+      for (const step of scenario.timeline) {
+        // Membership events are put down to the last action, not to the wait that watches them happen.
+        if (step.kind !== "wait" && step.kind !== "sleep" && step.kind !== "measure" && step.kind !== "check") current = step.kind
+        const label = labelOf(step)
+        log(`  ${label}`)
+        const started = clock.now()
+        let error: string | undefined
+        try {
+          await runStep(step, context)
+          if (step.kind === "wait" && converged(context)) startPings()
+        } catch (failure) {
+          error = failure instanceof Error ? failure.message : String(failure)
+          log(`    FAILED: ${error}`)
+        }
+        steps.push({ index: step.index, kind: step.kind, label, started, ended: clock.now(), error })
+      }
+    } finally {
+      current = "end"
+      pings?.stop()
+      resources.stop()
+      membership.stop()
     }
+    const duration = clock.now()
+    const histories = fdbs.histories()
+    const fabricVxlanPackets = await cluster.fabric.vxlanPackets()
+    fdbs.stop()
+    const report = buildReport({
+      scenario,
+      startedAt: new Date(startedAt).toISOString(),
+      duration,
+      nodes: cluster.fabric.nodes.map((node) => ({
+        name: node.name,
+        internalIP: node.internalIP,
+        podCIDR: node.subnet.cidr,
+        mtu: node.mtu
+      })),
+      steps,
+      membership: membership.events,
+      histories,
+      pings: pings?.pairs ?? [],
+      resources: resources.samples,
+      restarts: fdbs.restarts(),
+      measures: context.measures,
+      checks: context.checks,
+      faults: context.faults,
+      fabricVxlanPackets
+    })
+    await cluster.stop()
+    stopped = true
+    if (options.reportDir !== undefined) {
+      const dir = resolve(options.reportDir)
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, "report.json"), `${JSON.stringify(report, null, 2)}\n`)
+      writeFileSync(join(dir, "report.html"), await reportHtml(report))
+    }
+    log(summary(report, options.reportDir === undefined ? undefined : resolve(options.reportDir)))
+    return report
   } finally {
-    current = "end"
-    pings?.stop()
-    resources.stop()
-    membership.stop()
+    // A run that failed before its report (a manifest refused, a recorder's error) still leaves nothing behind.
+    if (!stopped) {
+      fdbs.stop()
+      await cluster.stop()
+    }
   }
-  const duration = clock.now()
-  const histories = fdbs.histories()
-  const fabricVxlanPackets = await cluster.fabric.vxlanPackets()
-  fdbs.stop()
-  const report = buildReport({
-    scenario,
-    startedAt: new Date(startedAt).toISOString(),
-    duration,
-    nodes: cluster.fabric.nodes.map((node) => ({ name: node.name, internalIP: node.internalIP, podCIDR: node.subnet.cidr, mtu: node.mtu })),
-    steps,
-    membership: membership.events,
-    histories,
-    pings: pings?.pairs ?? [],
-    resources: resources.samples,
-    restarts: fdbs.restarts(),
-    measures: context.measures,
-    checks: context.checks,
-    faults: context.faults,
-    fabricVxlanPackets
-  })
-  await cluster.stop()
-  if (options.reportDir !== undefined) {
-    const dir = resolve(options.reportDir)
-    mkdirSync(dir, { recursive: true })
-    writeFileSync(join(dir, "report.json"), `${JSON.stringify(report, null, 2)}\n`)
-    writeFileSync(join(dir, "report.html"), await reportHtml(report))
-  }
-  log(summary(report, options.reportDir === undefined ? undefined : resolve(options.reportDir)))
-  return report
 }

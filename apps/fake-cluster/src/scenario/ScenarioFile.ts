@@ -47,7 +47,8 @@ export const stepSchemas = {
     replicas: Schema.Int,
     namespace: Schema.optional(Schema.String)
   }),
-  "pod-kill": PodSelector,
+  /** As Chaos Mesh's pod-kill: deleted at once unless `gracePeriod` (seconds) gives its containers a SIGTERM first. */
+  "pod-kill": Schema.Struct({ ...PodSelector.fields, gracePeriod: Schema.optional(Schema.Int) }),
   "container-kill": PodSelector,
   "api-outage": Schema.Struct({ for: Duration }),
   partition: Schema.Struct({ node: Schema.optional(Schema.String), pods: Schema.optional(PodSelector), for: Duration }),
@@ -71,6 +72,8 @@ export const stepSchemas = {
     name: Schema.String,
     pod: Schema.String,
     namespace: Schema.optional(Schema.String),
+    /** Which container to run it in, as `kubectl exec -c`; default the pod's network namespace. */
+    container: Schema.optional(Schema.String),
     command: Schema.Array(Schema.String),
     timeout: Schema.optional(Duration)
   }),
@@ -78,6 +81,7 @@ export const stepSchemas = {
   check: Schema.Struct({
     name: Schema.String,
     pods: PodSelector,
+    container: Schema.optional(Schema.String),
     command: Schema.Array(Schema.String),
     retries: Schema.optional(Schema.Int)
   })

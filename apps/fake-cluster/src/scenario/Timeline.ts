@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs"
 import { execa } from "execa"
 import { isPodReady, kind, list, specOf, statusOf, tryGet } from "../Api.ts"
 import type { Cluster } from "../Cluster.ts"
+import { execArgv } from "../kubelet/Containers.ts"
 import type { RunningPod } from "../kubelet/Kubelet.ts"
 import { paths } from "../Paths.ts"
 import type { Fault, FdbHistory, MembershipEvent } from "./Analysis.ts"
@@ -100,8 +101,18 @@ const runningPod = (context: StepContext, namespace: string, name: string) =>
     .flatMap((kubelet) => kubelet.running())
     .find((running) => running.namespace === namespace && running.name === name && !running.terminating)
 
-const inPod = (running: RunningPod, command: ReadonlyArray<string>) =>
-  execa("ip", ["netns", "exec", running.netns, ...command], { reject: false, all: true, timeout: 30_000, env: { HOSTNAME: running.name } })
+/** A command in a pod (or one of its containers, as `kubectl exec -c`); a container that is not running is a failure. */
+const inPod = async (running: RunningPod, container: string | undefined, command: ReadonlyArray<string>) => {
+  const argv = execArgv(
+    running.uid,
+    [...running.containers.values()].map((state) => state.spec),
+    container,
+    command
+  )
+  if (argv === undefined) return { exitCode: 1, all: `container ${container} is not running` }
+  const [file = "ip", ...args] = argv
+  return execa(file, args, { reject: false, all: true, timeout: 30_000, env: { HOSTNAME: running.name } })
+}
 
 /** Runs one step; a step with `for` holds its fault that long and then heals it. A failure throws with what went wrong. */
 export const runStep = async (step: Step, context: StepContext): Promise<void> => {
@@ -136,10 +147,11 @@ export const runStep = async (step: Step, context: StepContext): Promise<void> =
       return context.log(result.all.trim())
     }
     case "pod-kill": {
+      const grace = step.spec.gracePeriod ?? 0
       for (const pod of chosenPods(context, step.spec)) {
-        cluster.store.delete(kind("pods"), pod.metadata.namespace, pod.metadata.name as string, { gracePeriodSeconds: 0 })
-        context.agentEnded(pod.metadata.uid as string)
-        context.log(`pod-kill: ${pod.metadata.namespace}/${pod.metadata.name}`)
+        cluster.store.delete(kind("pods"), pod.metadata.namespace, pod.metadata.name as string, { gracePeriodSeconds: grace })
+        if (grace === 0) context.agentEnded(pod.metadata.uid as string)
+        context.log(`pod-kill: ${pod.metadata.namespace}/${pod.metadata.name}${grace === 0 ? "" : ` (grace period ${grace}s)`}`)
       }
       return
     }
@@ -239,7 +251,7 @@ export const runStep = async (step: Step, context: StepContext): Promise<void> =
       const deadline = started + millisOf(step.spec.timeout ?? "60s")
       for (;;) {
         const running = runningPod(context, step.spec.namespace ?? "default", step.spec.pod)
-        if (running !== undefined && (await inPod(running, step.spec.command)).exitCode === 0) break
+        if (running !== undefined && (await inPod(running, step.spec.container, step.spec.command)).exitCode === 0) break
         if (Date.now() > deadline)
           throw new Error(`${step.spec.name}: ${step.spec.command.join(" ")} did not succeed in ${step.spec.pod} within the timeout`)
         await sleep(100)
@@ -254,7 +266,7 @@ export const runStep = async (step: Step, context: StepContext): Promise<void> =
         let output = ""
         for (let attempt = 0; attempt <= (step.spec.retries ?? 0) && !ok; attempt++) {
           if (attempt > 0) await sleep(1000)
-          const result = running === undefined ? undefined : await inPod(running, step.spec.command)
+          const result = running === undefined ? undefined : await inPod(running, step.spec.container, step.spec.command)
           ok = result?.exitCode === 0
           output = result?.all ?? "the pod is not running"
         }
