@@ -6,20 +6,34 @@ import { benchSliceUpdates, benchTwentyReplicas, printSliceUpdates, printTwentyR
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
 import { benchRepairDuringPass, benchShortWatches, printHardening } from "./hardening.ts"
 import { benchEventToKernel, benchInitialSync, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
+import { benchOverlayThroughput, benchPhantom5000, benchScale100, printSimulation } from "./simulation.ts"
 
 const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
+// `KUBELAN_BENCH_ONLY=simulation,hardening pnpm bench` runs some sections; every one by default.
+const only = new Set((process.env.KUBELAN_BENCH_ONLY ?? "").split(",").filter((name) => name !== ""))
+const sections: ReadonlyArray<[string, () => Promise<void>]> = [
+  ["fdb", async () => printFdbApply(await benchFdbApply([1000, 5000], repeats))],
+  ["footprint", async () => printAgentFootprint(await benchAgentFootprint(Math.max(3, Math.ceil(repeats / 2))))],
+  [
+    "kubernetes",
+    async () =>
+      printKubernetes(
+        await benchEventToKernel(200),
+        await benchInitialSync(5000),
+        await benchTrafficPerChange(20, 0),
+        await benchTrafficPerChange(20, 1000)
+      )
+  ],
+  ["sim", async () => printTwentyReplicas(await benchTwentyReplicas(20))],
+  ["slices", async () => printSliceUpdates(await benchSliceUpdates(200))],
+  ["hardening", async () => printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))],
+  ["simulation", async () => printSimulation(await benchScale100(), await benchPhantom5000(), await benchOverlayThroughput())]
+]
+const unknown = [...only].filter((name) => !sections.some(([section]) => section === name))
+if (unknown.length > 0)
+  throw new Error(`KUBELAN_BENCH_ONLY: no section ${unknown.join(", ")} (the sections are ${sections.map(([name]) => name).join(", ")})`)
 try {
-  printFdbApply(await benchFdbApply([1000, 5000], repeats))
-  printAgentFootprint(await benchAgentFootprint(Math.max(3, Math.ceil(repeats / 2))))
-  printKubernetes(
-    await benchEventToKernel(200),
-    await benchInitialSync(5000),
-    await benchTrafficPerChange(20, 0),
-    await benchTrafficPerChange(20, 1000)
-  )
-  printTwentyReplicas(await benchTwentyReplicas(20))
-  printSliceUpdates(await benchSliceUpdates(200))
-  printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))
+  for (const [name, section] of sections) if (only.size === 0 || only.has(name)) await section()
 } finally {
   await removeNamespacesWithPrefix(`${testPrefix}bench-`)
 }
