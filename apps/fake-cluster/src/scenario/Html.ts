@@ -210,7 +210,7 @@ h1 { font-size: 1.5em; } .verdict { font-weight: bold; padding: 0.2em 0.6em; bor
 .verdict.pass { background: #54a24b; } .verdict.fail { background: #e45756; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
 tr.failed td:first-child, li.failed { color: #c0392b; font-weight: bold; } tr.held td:first-child { color: #2e7d32; }
-figure { margin: 1.5em 0; } figcaption { font-weight: bold; margin-bottom: 0.4em; } .empty { color: #888; }
+figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; } figcaption { font-weight: bold; margin-bottom: 0.4em; } .empty { color: #888; }
 pre { white-space: pre-wrap; background: #f6f6f6; padding: 0.6em; }
 </style>
 </head>
