@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { createInterface } from "node:readline"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
 import { isPodReady, statusOf, watchKind } from "../Api.ts"
@@ -60,6 +60,21 @@ interface AgentRecord {
   monitor: ChildProcess | undefined
 }
 
+/** Whether a process holds a socket yet: `bridge monitor` makes its netlink socket bound to the FDB group first. */
+const hasSocket = (pid: number) => {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:")
+      } catch {
+        return false
+      }
+    })
+  } catch {
+    return false
+  }
+}
+
 const floodLine = /^(Deleted )?00:00:00:00:00:00 dev (\S+) dst (\S+) /
 
 /** Every real agent's FDB, from `bridge monitor fdb` in its namespace, and when it was live. */
@@ -87,19 +102,24 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
         if (match && match[2] === interfaceName)
           record.changes.push({ at: clock.now(), dst: match[3] as string, added: match[1] === undefined })
       })
-    // The dump comes after the monitor is up: a change in between is in both, and the analysis
-    // takes only changes after the dump.
-    setTimeout(() => {
-      void sh("bridge", ["-n", running.netns, "-json", "fdb", "show", "dev", interfaceName], { allowFailure: true }).then((result) => {
+    // The dump starts once the monitor has its netlink socket (bound, so subscribed, as it is
+    // made): every change after the dump began is then seen, and is replayed on the dump.
+    const dumpWhenListening = (tries: number) => {
+      const listening = monitor.pid !== undefined && hasSocket(monitor.pid)
+      if (!listening && tries > 0) return void setTimeout(() => dumpWhenListening(tries - 1), 20)
+      setTimeout(() => {
         const at = clock.now()
-        const entries = (
-          JSON.parse(result.exitCode === 0 && result.stdout.trim() !== "" ? result.stdout : "[]") as Array<{ mac: string; dst?: string }>
-        )
-          .filter((entry) => entry.mac === "00:00:00:00:00:00" && entry.dst !== undefined)
-          .map((entry) => entry.dst as string)
-        record.start = { at, entries }
-      })
-    }, 200)
+        void sh("bridge", ["-n", running.netns, "-json", "fdb", "show", "dev", interfaceName], { allowFailure: true }).then((result) => {
+          const entries = (
+            JSON.parse(result.exitCode === 0 && result.stdout.trim() !== "" ? result.stdout : "[]") as Array<{ mac: string; dst?: string }>
+          )
+            .filter((entry) => entry.mac === "00:00:00:00:00:00" && entry.dst !== undefined)
+            .map((entry) => entry.dst as string)
+          record.start = { at, entries }
+        })
+      }, 50)
+    }
+    dumpWhenListening(250)
   }
   const discover = setInterval(() => {
     // Once the agent runs, its namespace exists: a monitor started before would find none.
