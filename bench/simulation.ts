@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url"
 import { testPrefix } from "@kubelan/testkit"
 import { execa } from "execa"
 import type { Report } from "../apps/fake-cluster/src/scenario/Report.ts"
+import { isolatedSim } from "../apps/fake-cluster/test/Sim.ts"
 import { fmt } from "./stats.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -88,18 +89,7 @@ export const benchPhantom5000 = async () => {
 
 /** iperf3 between two pods on different nodes: once to the peer's overlay address, once to its pod IP. */
 export const benchOverlayThroughput = async (seconds = 5) => {
-  const env = isolated("iperf")
-  const sim = (args: ReadonlyArray<string>) => execa(process.execPath, [cli, ...args], { env, reject: false, all: true })
-  const kubectl = (args: ReadonlyArray<string>, input?: string) =>
-    execa(
-      "kubectl",
-      ["--kubeconfig", join(env.KUBELAN_SIM_STATE, "kubeconfig"), "--cache-dir", join(env.KUBELAN_SIM_STATE, "cache"), ...args],
-      {
-        reject: false,
-        all: true,
-        ...(input ? { input } : {})
-      }
-    )
+  const { sim, kubectl } = isolatedSim()
   const up = await sim(["up", "--listen", "127.0.0.1:0", "--nodes", "2"])
   if (up.exitCode !== 0) throw new Error(up.all)
   try {
