@@ -230,12 +230,12 @@ describe("process hygiene", () => {
     expect((await agent.http("/healthz")).status).toBe(200)
   })
 
-  it("kill -9 leaves no monitor process behind", async () => {
+  it("kill -9 leaves no monitor process behind (there is one, for links and FDB both)", async () => {
     const p = await pod("orphans")
     const agent = begin({ netns: p.netns, config: lanConfig({ members: ["10.99.0.50"] }) })
     await agent.waitReady()
     const monitors = async () => (await processesIn(p.netns)).filter((proc) => /monitor/.test(proc.command))
-    expect((await monitors()).length).toBe(2)
+    expect((await monitors()).map((proc) => proc.command)).toEqual([expect.stringMatching(/^bridge .*monitor link fdb$/)])
     await agent.kill("SIGKILL")
     await eventually(async () => ((await monitors()).length === 0 ? true : undefined), { what: "the monitors to die with the agent" })
   })
@@ -244,14 +244,14 @@ describe("process hygiene", () => {
     const p = await pod("monitordies")
     const agent = begin({ netns: p.netns, config: lanConfig({ members: ["10.99.0.50"] }) })
     await agent.waitReady()
-    const bridgeMonitor = (await processesIn(p.netns)).find((proc) => /bridge .*monitor fdb/.test(proc.command))
+    const bridgeMonitor = (await processesIn(p.netns)).find((proc) => /bridge .*monitor link fdb/.test(proc.command))
     expect(bridgeMonitor).toBeDefined()
     process.kill(bridgeMonitor!.pid, "SIGKILL")
     await eventually(async () => (agent.output().includes("kernel monitor for kubelan failed, restarting it in 1s") ? true : undefined), {
       what: "the monitor's death in the log"
     })
     await eventually(
-      async () => ((await processesIn(p.netns)).some((proc) => /bridge .*monitor fdb/.test(proc.command)) ? true : undefined),
+      async () => ((await processesIn(p.netns)).some((proc) => /bridge .*monitor link fdb/.test(proc.command)) ? true : undefined),
       {
         what: "a new monitor"
       }

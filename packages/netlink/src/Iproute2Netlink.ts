@@ -4,6 +4,7 @@ import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { parseAddresses, parseDefaultRoute, parseFloodDestinations, parseLinks, zeroMac } from "./Iproute2Json.ts"
+import { monitorChanges } from "./MonitorLines.ts"
 import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
 import { dyingWithParent, spawnTool } from "./Processes.ts"
@@ -147,37 +148,45 @@ const make = (options: Iproute2Options = {}) => {
     })
 
   /**
-   * `ip monitor link` and `bridge monitor fdb`, filtered to lines about the interface. The
-   * monitor dies with the agent, and its own end (exit, or failure to start) fails the stream.
+   * One `bridge monitor link fdb` for both kinds of change (one child process, not two: it counts
+   * toward the pod's memory), filtered to lines about the interface. The monitor dies with the
+   * agent, and its own end (exit, or failure to start) fails the stream.
    */
-  const monitor = (kind: KernelChange["kind"], tool: "ip" | "bridge", args: ReadonlyArray<string>, name: string) =>
+  const changes = (name: string) =>
     Stream.callback<KernelChange, NetlinkCommandError>((queue) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const command = `${tool} ${[...namespaceArgs, ...args].join(" ")}`
+          const args = [...namespaceArgs, "monitor", "link", "fdb"]
+          const command = `bridge ${args.join(" ")}`
           const stopped = (how: string) =>
             Queue.failCauseUnsafe(
               queue,
               Cause.fail(new NetlinkCommandError({ command, exitCode: undefined, stderr: `the monitor stopped (${how})` }))
             )
-          const [file = tool, ...argv] = dyingWithParent([tool, ...namespaceArgs, ...args])
+          const [file = "bridge", ...argv] = dyingWithParent(["bridge", ...args])
           let child: ChildProcess | undefined
           try {
-            child = spawn(file, argv, { cwd: "/", stdio: ["ignore", "pipe", "ignore"] })
+            child = spawn(file, argv, { cwd: "/", stdio: ["ignore", "pipe", "pipe"] })
           } catch (error) {
             stopped(`could not start: ${error instanceof Error ? error.message : String(error)}`)
             return undefined
           }
-          const mentions = new RegExp(`(^|\\s)(dev )?${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(:|\\s|$)`)
+          // A burst can overflow the monitor's socket: the kernel drops events and says so once
+          // (ENOBUFS, which the monitor prints and survives). Anything may have changed: look again.
+          child.stderr?.setEncoding("utf8").on("data", (text: string) => {
+            if (!/No buffer space/.test(text)) return
+            for (const kind of ["link", "fdb"] as const)
+              Queue.offerUnsafe(queue, { kind, detail: `the monitor lost events: ${text.trim()}` })
+          })
+          child.stderr?.on("error", () => {})
           let pending = ""
-          // A change is only a cue to look again: one per read chunk is enough, however many
-          // lines it holds (programming 5000 peers makes 5000 lines).
+          // A change is only a cue to look again: one of each kind per read chunk is enough,
+          // however many lines it holds (programming 5000 peers makes 5000 lines).
           child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
             pending += chunk
             const lines = pending.split("\n")
             pending = lines.pop() ?? ""
-            const first = lines.find((line) => mentions.test(line))
-            if (first !== undefined) Queue.offerUnsafe(queue, { kind, detail: first.trim() })
+            for (const change of monitorChanges(lines, name)) Queue.offerUnsafe(queue, change)
           })
           child.stdout?.on("error", () => {})
           child.once("error", (error) => stopped(`could not start: ${error.message}`))
@@ -187,9 +196,6 @@ const make = (options: Iproute2Options = {}) => {
         (child) => Effect.sync(() => child?.kill("SIGKILL"))
       )
     )
-
-  const changes = (name: string) =>
-    Stream.merge(monitor("link", "ip", ["-oneline", "monitor", "link"], name), monitor("fdb", "bridge", ["monitor", "fdb"], name))
 
   /**
    * An abstract Unix socket is this network namespace's own name space: binding it is an

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest"
+import { monitorChanges } from "../src/MonitorLines.ts"
+
+// Lines as `bridge monitor link fdb` printed them on this kernel.
+const lines = [
+  "4: kl0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 ",
+  "00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent",
+  "Deleted 00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent",
+  "Deleted 4: kl0: <BROADCAST,MULTICAST> mtu 1400 ",
+  "3: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 ",
+  "00:00:00:00:00:00 dev kl01 dst 10.9.0.8 self permanent",
+  "5: kl01: <BROADCAST,MULTICAST> mtu 1500 "
+]
+
+describe("bridge monitor lines", () => {
+  it("tells a link change from an FDB change, one of each per batch of lines", () => {
+    expect(monitorChanges(lines, "kl0")).toEqual([
+      { kind: "link", detail: "4: kl0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450" },
+      { kind: "fdb", detail: "00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent" }
+    ])
+  })
+
+  it("ignores other interfaces, including one whose name starts with ours", () => {
+    expect(monitorChanges(lines.slice(4), "kl0")).toEqual([])
+    expect(monitorChanges(lines.slice(4), "eth0")).toEqual([
+      { kind: "link", detail: "3: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500" }
+    ])
+  })
+
+  it("reads a deleted link and a deleted entry as changes", () => {
+    expect(monitorChanges(["Deleted 4: kl0: <BROADCAST,MULTICAST> mtu 1400 "], "kl0")).toEqual([
+      { kind: "link", detail: "Deleted 4: kl0: <BROADCAST,MULTICAST> mtu 1400" }
+    ])
+    expect(monitorChanges(["Deleted 00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent"], "kl0")).toEqual([
+      { kind: "fdb", detail: "Deleted 00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent" }
+    ])
+  })
+
+  it("takes a name with regular-expression characters literally", () => {
+    expect(monitorChanges(["7: k.l+0: <UP> mtu 1450 "], "k.l+0")).toHaveLength(1)
+    expect(monitorChanges(["7: kxll0: <UP> mtu 1450 "], "k.l+0")).toEqual([])
+  })
+})
