@@ -1,26 +1,55 @@
 import { isIP } from "node:net"
 import { specialAddressReason } from "@kubelan/config"
-import { Schema } from "effect"
 import type { Endpoint, SkippedEndpoint } from "./Membership.ts"
 
 /**
  * EndpointSlices as kubelan reads them, decoded at the edge. A slice or an endpoint that does
  * not decode is skipped with a reason; everything else in the same slice still counts.
  */
-const SliceJson = Schema.Struct({
-  metadata: Schema.Struct({ name: Schema.String }),
-  addressType: Schema.String,
-  endpoints: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown)))
-})
+type JsonObject = Readonly<Record<string, unknown>>
+const asObject = (value: unknown): JsonObject | undefined =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined
 
-const Condition = Schema.optional(Schema.NullOr(Schema.Boolean))
-const EndpointJson = Schema.Struct({
-  addresses: Schema.Array(Schema.String),
-  conditions: Schema.optional(Schema.NullOr(Schema.Struct({ ready: Condition, serving: Condition, terminating: Condition })))
-})
+interface SliceJson {
+  readonly name: string
+  readonly addressType: string
+  readonly endpoints: ReadonlyArray<unknown>
+}
 
-const decodeSlice = Schema.decodeUnknownExit(SliceJson)
-const decodeEndpoint = Schema.decodeUnknownExit(EndpointJson)
+/** metadata.name and addressType are strings; endpoints is absent, null or an array. */
+const decodeSlice = (raw: unknown): SliceJson | undefined => {
+  const slice = asObject(raw)
+  const name = asObject(slice?.metadata)?.name
+  const addressType = slice?.addressType
+  const endpoints = slice?.endpoints ?? []
+  if (typeof name !== "string" || typeof addressType !== "string" || !Array.isArray(endpoints)) return undefined
+  return { name, addressType, endpoints }
+}
+
+interface Conditions {
+  readonly ready?: boolean | undefined
+  readonly serving?: boolean | undefined
+  readonly terminating?: boolean | undefined
+}
+
+/** addresses is an array of strings; conditions, if present, holds booleans (or nulls). */
+const decodeEndpoint = (raw: unknown): { readonly addresses: ReadonlyArray<string>; readonly conditions: Conditions } | undefined => {
+  const endpoint = asObject(raw)
+  const addresses = endpoint?.addresses
+  if (!Array.isArray(addresses) || !addresses.every((address) => typeof address === "string")) return undefined
+  const rawConditions = endpoint?.conditions ?? {}
+  const conditions = asObject(rawConditions)
+  if (conditions === undefined) return undefined
+  const flag = (key: string): boolean | undefined | "malformed" => {
+    const value = conditions[key] ?? undefined
+    return value === undefined || typeof value === "boolean" ? value : "malformed"
+  }
+  const ready = flag("ready")
+  const serving = flag("serving")
+  const terminating = flag("terminating")
+  if (ready === "malformed" || serving === "malformed" || terminating === "malformed") return undefined
+  return { addresses, conditions: { ready, serving, terminating } }
+}
 
 export interface DecodedSlice {
   readonly name: string
@@ -29,19 +58,19 @@ export interface DecodedSlice {
 }
 
 const nameOf = (raw: unknown) => {
-  const metadata = typeof raw === "object" && raw !== null ? (raw as { metadata?: { name?: unknown } }).metadata : undefined
-  return typeof metadata?.name === "string" ? metadata.name : "<unnamed>"
+  const name = asObject(asObject(raw)?.metadata)?.name
+  return typeof name === "string" ? name : "<unnamed>"
 }
 
 /** The conditions as the API defines absent ones: ready unless said otherwise; serving follows ready. */
-const endpointOf = (address: string, conditions: (typeof EndpointJson.Type)["conditions"]): Endpoint => {
-  const ready = conditions?.ready ?? true
-  return { address, ready, serving: conditions?.serving ?? ready, terminating: conditions?.terminating ?? false }
+const endpointOf = (address: string, conditions: Conditions): Endpoint => {
+  const ready = conditions.ready ?? true
+  return { address, ready, serving: conditions.serving ?? ready, terminating: conditions.terminating ?? false }
 }
 
 export const decodeEndpointSlice = (service: string, raw: unknown): DecodedSlice => {
   const slice = decodeSlice(raw)
-  if (slice._tag === "Failure") {
+  if (slice === undefined) {
     const name = nameOf(raw)
     return {
       name,
@@ -49,20 +78,20 @@ export const decodeEndpointSlice = (service: string, raw: unknown): DecodedSlice
       skipped: [{ service, address: `slice ${name}`, reason: "malformed EndpointSlice (needs metadata.name and addressType)" }]
     }
   }
-  const { metadata, addressType, endpoints: rawEndpoints } = slice.value
+  const { name, addressType, endpoints: rawEndpoints } = slice
   const skip = (address: string, reason: string): SkippedEndpoint => ({ service, address, reason })
   const family = addressType === "IPv4" ? 4 : addressType === "IPv6" ? 6 : undefined
   const endpoints: Array<Endpoint> = []
   const skipped: Array<SkippedEndpoint> = []
-  for (const [index, rawEndpoint] of (rawEndpoints ?? []).entries()) {
+  for (const [index, rawEndpoint] of rawEndpoints.entries()) {
     const decoded = decodeEndpoint(rawEndpoint)
-    const where = `${metadata.name}[${index}]`
-    if (decoded._tag === "Failure") {
+    const where = `${name}[${index}]`
+    if (decoded === undefined) {
       skipped.push(skip(where, "malformed endpoint (needs addresses, and boolean conditions)"))
       continue
     }
     // The API promises one address per endpoint and tells consumers to use the first.
-    const address = decoded.value.addresses[0]
+    const address = decoded.addresses[0]
     if (address === undefined) skipped.push(skip(where, "endpoint without addresses"))
     else if (family === undefined) skipped.push(skip(address, `${addressType} address type is not an IP family`))
     else if (isIP(address) !== family) skipped.push(skip(address, `not an ${addressType} address`))
@@ -70,8 +99,8 @@ export const decodeEndpointSlice = (service: string, raw: unknown): DecodedSlice
       // 0.0.0.0, loopback, link-local, multicast, broadcast: never a peer, whoever wrote the slice.
       const special = specialAddressReason(address)
       if (special !== undefined) skipped.push(skip(address, special))
-      else endpoints.push(endpointOf(address, decoded.value.conditions))
+      else endpoints.push(endpointOf(address, decoded.conditions))
     }
   }
-  return { name: metadata.name, endpoints, skipped }
+  return { name, endpoints, skipped }
 }

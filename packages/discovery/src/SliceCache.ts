@@ -1,4 +1,3 @@
-import { Schema } from "effect"
 import { type DecodedSlice, decodeEndpointSlice } from "./EndpointSlices.ts"
 import type { SliceList, WatchEvent } from "./KubernetesApi.ts"
 import type { ServiceMembership } from "./Membership.ts"
@@ -36,11 +35,12 @@ export interface Folded {
 const versionOf = (text: string | undefined): bigint | undefined =>
   text !== undefined && /^\d{1,30}$/.test(text) ? BigInt(text) : undefined
 
-const ObjectVersion = Schema.Struct({ metadata: Schema.Struct({ resourceVersion: Schema.String }) })
-const decodeObjectVersion = Schema.decodeUnknownOption(ObjectVersion)
-const objectVersion = (object: unknown) => {
-  const decoded = decodeObjectVersion(object)
-  return decoded._tag === "Some" ? decoded.value.metadata.resourceVersion : undefined
+/** `metadata.resourceVersion` when the object has one as a string. */
+const objectVersion = (object: unknown): string | undefined => {
+  const metadata = typeof object === "object" && object !== null ? (object as { metadata?: unknown }).metadata : undefined
+  const version =
+    typeof metadata === "object" && metadata !== null ? (metadata as { resourceVersion?: unknown }).resourceVersion : undefined
+  return typeof version === "string" ? version : undefined
 }
 
 const newer = (a: bigint | undefined, b: bigint | undefined) => (a === undefined ? b : b === undefined || a > b ? a : b)

@@ -1,96 +1,98 @@
-import { Schema } from "effect"
 import type { InterfaceAddresses } from "./Underlay.ts"
 import type { LinkState } from "./Vxlan.ts"
 
-/** The parts of iproute2's `-json` output that kubelan reads, decoded at the edge. */
-const LinkJson = Schema.Struct({
-  ifindex: Schema.Number,
-  ifname: Schema.String,
-  mtu: Schema.Number,
-  flags: Schema.optional(Schema.Array(Schema.String)),
-  linkinfo: Schema.optional(
-    Schema.Struct({
-      info_kind: Schema.optional(Schema.String),
-      info_data: Schema.optional(
-        Schema.Struct({
-          id: Schema.optional(Schema.Number),
-          port: Schema.optional(Schema.Number),
-          local: Schema.optional(Schema.String),
-          local6: Schema.optional(Schema.String),
-          learning: Schema.optional(Schema.Boolean)
-        })
-      )
-    })
-  )
-})
+/**
+ * The parts of iproute2's `-json` output that kubelan reads, decoded at the edge by hand: each
+ * reader names the field it could not read. (Effect's Schema would do the same at several MB of
+ * the agent's memory; see bench/README.md.)
+ */
+type JsonObject = Readonly<Record<string, unknown>>
 
-const AddrJson = Schema.Struct({
-  ifname: Schema.String,
-  mtu: Schema.Number,
-  addr_info: Schema.optional(
-    Schema.Array(
-      Schema.Struct({
-        family: Schema.String,
-        local: Schema.optional(Schema.String),
-        prefixlen: Schema.optional(Schema.Number),
-        scope: Schema.optional(Schema.String)
-      })
-    )
-  )
-})
+const describe = (value: unknown) => (value === null ? "null" : Array.isArray(value) ? "an array" : typeof value)
 
-const FdbJson = Schema.Struct({ mac: Schema.String, dst: Schema.optional(Schema.String) })
-const RouteJson = Schema.Struct({ dev: Schema.optional(Schema.String), prefsrc: Schema.optional(Schema.String) })
+const objectAt = (value: unknown, where: string): JsonObject => {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new TypeError(`${where}: expected an object, got ${describe(value)}`)
+  return value as JsonObject
+}
 
-const decodeLinks = Schema.decodeUnknownSync(Schema.Array(LinkJson))
-const decodeAddrs = Schema.decodeUnknownSync(Schema.Array(AddrJson))
-const decodeFdb = Schema.decodeUnknownSync(Schema.Array(FdbJson))
-const decodeRoutes = Schema.decodeUnknownSync(Schema.Array(RouteJson))
+const arrayAt = (value: unknown, where: string): ReadonlyArray<unknown> => {
+  if (!Array.isArray(value)) throw new TypeError(`${where}: expected an array, got ${describe(value)}`)
+  return value
+}
+
+const optional = <A>(object: JsonObject, key: string, kind: string, is: (value: unknown) => value is A): A | undefined => {
+  const value = object[key]
+  if (value === undefined || is(value)) return value
+  throw new TypeError(`${key}: expected a ${kind}, got ${describe(value)}`)
+}
+const optionalString = (object: JsonObject, key: string) => optional(object, key, "string", (v): v is string => typeof v === "string")
+const optionalNumber = (object: JsonObject, key: string) => optional(object, key, "number", (v): v is number => typeof v === "number")
+const optionalBoolean = (object: JsonObject, key: string) => optional(object, key, "boolean", (v): v is boolean => typeof v === "boolean")
+
+const required = <A>(value: A | undefined, key: string): A => {
+  if (value === undefined) throw new TypeError(`${key}: missing`)
+  return value
+}
+
+/** Every element of a top-level array, read by `read`. */
+const each = <A>(json: unknown, read: (entry: JsonObject) => A): ReadonlyArray<A> =>
+  arrayAt(json, "output").map((entry, index) => read(objectAt(entry, `entry ${index}`)))
 
 /** iproute2 prints nothing at all, not `[]`, for some empty answers. */
 const parse = (text: string): unknown => (text.trim() === "" ? [] : JSON.parse(text))
 
 export const parseLinks = (text: string): ReadonlyArray<LinkState> =>
-  decodeLinks(parse(text)).map((link) => {
-    const data = link.linkinfo?.info_data
+  each(parse(text), (link) => {
+    const info = link.linkinfo === undefined ? undefined : objectAt(link.linkinfo, "linkinfo")
+    const data = info?.info_data === undefined ? undefined : objectAt(info.info_data, "linkinfo.info_data")
+    const flags = link.flags === undefined ? [] : arrayAt(link.flags, "flags")
     return {
-      ifindex: link.ifindex,
-      name: link.ifname,
-      kind: link.linkinfo?.info_kind,
-      vni: data?.id,
-      port: data?.port,
-      local: data?.local ?? data?.local6,
-      learning: data?.learning,
-      mtu: link.mtu,
-      up: link.flags?.includes("UP") ?? false
+      ifindex: required(optionalNumber(link, "ifindex"), "ifindex"),
+      name: required(optionalString(link, "ifname"), "ifname"),
+      kind: info && optionalString(info, "info_kind"),
+      vni: data && optionalNumber(data, "id"),
+      port: data && optionalNumber(data, "port"),
+      local: data && (optionalString(data, "local") ?? optionalString(data, "local6")),
+      learning: data && optionalBoolean(data, "learning"),
+      mtu: required(optionalNumber(link, "mtu"), "mtu"),
+      up: flags.includes("UP")
     }
   })
 
 export const parseAddresses = (text: string): ReadonlyArray<InterfaceAddresses> =>
-  decodeAddrs(parse(text)).map((entry) => ({
-    name: entry.ifname,
-    mtu: entry.mtu,
-    addresses: (entry.addr_info ?? []).flatMap((info) =>
-      info.local === undefined || (info.family !== "inet" && info.family !== "inet6")
-        ? []
-        : [
-            {
-              address: info.local,
-              family: info.family === "inet" ? (4 as const) : (6 as const),
-              prefixLength: info.prefixlen ?? (info.family === "inet" ? 32 : 128),
-              global: info.scope === "global"
-            }
-          ]
-    )
+  each(parse(text), (entry) => ({
+    name: required(optionalString(entry, "ifname"), "ifname"),
+    mtu: required(optionalNumber(entry, "mtu"), "mtu"),
+    addresses: (entry.addr_info === undefined ? [] : arrayAt(entry.addr_info, "addr_info")).flatMap((raw, index) => {
+      const info = objectAt(raw, `addr_info[${index}]`)
+      const family = required(optionalString(info, "family"), "family")
+      const local = optionalString(info, "local")
+      const prefixLength = optionalNumber(info, "prefixlen")
+      const scope = optionalString(info, "scope")
+      if (local === undefined || (family !== "inet" && family !== "inet6")) return []
+      return [
+        {
+          address: local,
+          family: family === "inet" ? (4 as const) : (6 as const),
+          prefixLength: prefixLength ?? (family === "inet" ? 32 : 128),
+          global: scope === "global"
+        }
+      ]
+    })
   }))
 
 export const zeroMac = "00:00:00:00:00:00"
 
 /** Destinations of the zero-MAC entries: the peers kubelan programs. */
 export const parseFloodDestinations = (text: string): ReadonlyArray<string> =>
-  decodeFdb(parse(text)).flatMap((entry) => (entry.mac === zeroMac && entry.dst !== undefined ? [entry.dst] : []))
+  each(parse(text), (entry) => ({ mac: required(optionalString(entry, "mac"), "mac"), dst: optionalString(entry, "dst") })).flatMap(
+    (entry) => (entry.mac === zeroMac && entry.dst !== undefined ? [entry.dst] : [])
+  )
 
 export const parseDefaultRoute = (text: string) => {
-  const route = decodeRoutes(parse(text)).find((candidate) => candidate.dev !== undefined)
+  const route = each(parse(text), (entry) => ({ dev: optionalString(entry, "dev"), prefsrc: optionalString(entry, "prefsrc") })).find(
+    (candidate) => candidate.dev !== undefined
+  )
   return route?.dev === undefined ? undefined : { device: route.dev, preferredSource: route.prefsrc }
 }
