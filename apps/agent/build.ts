@@ -1,9 +1,14 @@
-import { readFileSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { builtinModules } from "node:module"
 import { build, type Plugin } from "esbuild"
 
-/** One self-contained ESM file: what the container image copies and runs with plain `node`. */
+/**
+ * The agent as the container image carries it: `dist/kubelan.mjs` and the chunks it loads, run
+ * with plain `node`. Every choice here is measured in bench/README.md ("Where the memory goes"):
+ * code the agent parses is memory each pod pays.
+ */
 const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { version: string }
+const dist = new URL("./dist/", import.meta.url).pathname
 
 /**
  * An ESM bundle hoists every `import` of a Node builtin to its top, so modules that load lazily
@@ -28,9 +33,44 @@ const lazyBuiltins: Plugin = {
   }
 }
 
+/**
+ * The agent takes only client-node's kubeconfig loader (`dist/config.js`: files, in-cluster
+ * token and CA, exec and auth-provider plugins, proxies). That module imports two things only
+ * for methods the agent never calls, which would otherwise cost every pod ~10 MB:
+ * - the generated API (`./gen/index.js`), for `makeApiClient` and `applySecurityAuthentication`:
+ *   a thousand model classes and a fetch stack. In the bundle those two say they are left out.
+ * - node-fetch, for `new Headers()` in `applyToFetchOptions` (the agent sends its requests with
+ *   node:http): it would bring whatwg-url and tr46's Unicode tables. Node's own Headers stands
+ *   in, loaded on first use.
+ */
+const clientNodeConfigOnly: Plugin = {
+  name: "client-node-config-only",
+  setup(build) {
+    const fromConfigLoader = (importer: string) => importer.endsWith("/@kubernetes/client-node/dist/config.js")
+    const replaced: Record<string, string> = {
+      "node-fetch": "export function Headers(init) { return new globalThis.Headers(init) }",
+      "./gen/index.js": [
+        "const leftOut = () => { throw new Error(\"client-node's generated API is not in the kubelan agent's bundle\") }",
+        "export function createConfiguration() { leftOut() }",
+        "export function ServerConfiguration() { leftOut() }"
+      ].join("\n")
+    }
+    build.onResolve({ filter: /^(node-fetch|\.\/gen\/index\.js)$/ }, (args) =>
+      fromConfigLoader(args.importer) ? { path: args.path, namespace: "client-node-config-only" } : undefined
+    )
+    build.onLoad({ filter: /.*/, namespace: "client-node-config-only" }, (args) => ({ contents: replaced[args.path], loader: "js" }))
+  }
+}
+
+rmSync(dist, { recursive: true, force: true })
 await build({
-  entryPoints: [new URL("./src/main.ts", import.meta.url).pathname],
-  outfile: new URL("./dist/kubelan.mjs", import.meta.url).pathname,
+  entryPoints: { kubelan: new URL("./src/main.ts", import.meta.url).pathname },
+  outdir: dist,
+  // The kubernetes and dns backends are chunks of their own, parsed only by agents that use them.
+  splitting: true,
+  entryNames: "[name]",
+  chunkNames: "[name]-[hash]",
+  outExtension: { ".js": ".mjs" },
   bundle: true,
   platform: "node",
   target: "node24",
@@ -43,6 +83,6 @@ await build({
   banner: {
     js: "import { createRequire as __kubelanCreateRequire } from 'node:module'; const require = __kubelanCreateRequire(import.meta.url);"
   },
-  plugins: [lazyBuiltins],
+  plugins: [clientNodeConfigOnly, lazyBuiltins],
   logLevel: "warning"
 })

@@ -1,5 +1,5 @@
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
-import { join } from "node:path"
+import { cpSync, mkdtempSync, rmSync } from "node:fs"
+import { dirname, join } from "node:path"
 import {
   type AgentProcess,
   agentBundle,
@@ -131,10 +131,10 @@ describe("kubernetes backend", () => {
 
 describe("the bundle as the image carries it", () => {
   it("runs alone, with plain node and iproute2, and follows EndpointSlices", async () => {
-    // A directory with no node_modules anywhere above it: everything must be inside the file.
+    // A directory with no node_modules anywhere above it: everything must be inside the bundle's own files.
     const alone = mkdtempSync("/kubelan-bundle-")
     try {
-      copyFileSync(agentBundle, join(alone, "kubelan.mjs"))
+      cpSync(dirname(agentBundle), alone, { recursive: true })
       net = await makePodNetwork({ purpose: "k8sbundle", pods: 1 })
       const pod = net.pods[0]!
       api = await startKubeFakeInNetns(pod.netns)

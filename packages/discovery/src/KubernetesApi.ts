@@ -1,7 +1,11 @@
+import type { IncomingMessage } from "node:http"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest, type RequestOptions } from "node:https"
-import { KubeConfig, Watch } from "@kubernetes/client-node"
-import { Cause, Data, Effect, Queue, Schema, Stream } from "effect"
+// Only the kubeconfig loader: client-node's index would also load its generated API and its
+// fetch stack, megabytes the agent never uses (bench/README.md). Requests go out on node:http(s)
+// with the credentials and TLS settings the loader applies.
+import { KubeConfig } from "@kubernetes/client-node/dist/config.js"
+import { Cause, Data, Effect, Queue, Stream } from "effect"
 
 /** A failed call to the API server; `status` 410 means the resourceVersion is too old. */
 export class KubernetesApiError extends Data.TaggedError("KubernetesApiError")<{
@@ -34,56 +38,89 @@ export interface SliceList {
 const slicesPath = (namespace: string) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`
 export const serviceSelector = (name: string) => `kubernetes.io/service-name=${name}`
 
-/** GET as JSON with the kubeconfig's credentials and TLS settings applied by client-node. */
+type JsonObject = Readonly<Record<string, unknown>>
+const asObject = (value: unknown): JsonObject | undefined =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined
+
+/** The message of a `v1 Status` body, or the start of whatever the server sent. */
+const statusMessage = (body: string) => {
+  try {
+    const message = asObject(JSON.parse(body))?.message
+    if (message !== undefined) return String(message)
+  } catch {}
+  return body.slice(0, 200)
+}
+
+/**
+ * One GET with the kubeconfig's credentials and TLS settings applied by client-node. Every
+ * failure before an answer (no cluster, credentials, the transport) reaches `onError`; aborting
+ * `signal` ends the request.
+ */
+const send = (
+  config: KubeConfig,
+  path: string,
+  signal: AbortSignal,
+  onResponse: (response: IncomingMessage) => void,
+  onError: (reason: string) => void
+) => {
+  const server = config.getCurrentCluster()?.server
+  if (server === undefined) return onError("the kubeconfig has no current cluster")
+  const url = new URL(server.replace(/\/$/, "") + path)
+  const options: RequestOptions = { method: "GET", headers: { accept: "application/json", "user-agent": "kubelan" }, signal }
+  config.applyToHTTPSOptions(options).then(
+    () => {
+      const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, onResponse)
+      request.on("error", (error) => onError(error.message))
+      // A silent peer must not keep a dead connection open: keepalive probes find it.
+      request.on("socket", (socket) => socket.setKeepAlive(true, 30_000))
+      request.end()
+    },
+    (error: unknown) => onError(error instanceof Error ? error.message : String(error))
+  )
+}
+
+/** GET as JSON: the parsed body of a 200, else the server's status and message. */
 const getJson = (config: KubeConfig, path: string, operation: string) =>
   Effect.callback<unknown, KubernetesApiError>((resume, signal) => {
-    const server = config.getCurrentCluster()?.server
-    if (server === undefined)
-      return resume(Effect.fail(new KubernetesApiError({ operation, status: undefined, reason: "the kubeconfig has no current cluster" })))
-    const url = new URL(server.replace(/\/$/, "") + path)
-    const options: RequestOptions = { method: "GET", headers: { accept: "application/json", "user-agent": "kubelan" }, signal }
-    config
-      .applyToHTTPSOptions(options)
-      .then(() => {
-        const send = url.protocol === "https:" ? httpsRequest : httpRequest
-        const req = send(url, options, (response) => {
-          let body = ""
-          response.setEncoding("utf8")
-          response.on("data", (chunk: string) => {
-            body += chunk
-          })
-          response.on("end", () => {
-            let parsed: unknown
-            try {
-              parsed = JSON.parse(body)
-            } catch {
-              parsed = undefined
-            }
-            if (response.statusCode === 200 && parsed !== undefined) return resume(Effect.succeed(parsed))
-            const message =
-              typeof parsed === "object" && parsed !== null && "message" in parsed ? String(parsed.message) : body.slice(0, 200)
-            resume(Effect.fail(new KubernetesApiError({ operation, status: response.statusCode, reason: message })))
-          })
-          response.on("error", (error) =>
-            resume(Effect.fail(new KubernetesApiError({ operation, status: undefined, reason: error.message })))
-          )
+    const fail = (status: number | undefined, reason: string) => resume(Effect.fail(new KubernetesApiError({ operation, status, reason })))
+    send(
+      config,
+      path,
+      signal,
+      (response) => {
+        let body = ""
+        response.setEncoding("utf8")
+        response.on("data", (chunk: string) => {
+          body += chunk
         })
-        req.on("error", (error) => resume(Effect.fail(new KubernetesApiError({ operation, status: undefined, reason: error.message }))))
-        req.end()
-      })
-      .catch((error: unknown) => resume(Effect.fail(new KubernetesApiError({ operation, status: undefined, reason: String(error) }))))
+        response.on("end", () => {
+          if (response.statusCode !== 200) return fail(response.statusCode, statusMessage(body))
+          try {
+            resume(Effect.succeed(JSON.parse(body)))
+          } catch {
+            fail(200, `the answer is not JSON: ${body.slice(0, 200)}`)
+          }
+        })
+        response.on("error", (error) => fail(undefined, error.message))
+      },
+      (reason) => fail(undefined, reason)
+    )
   })
 
 const pageSize = 500
 
 /** The parts of an EndpointSliceList kubelan reads; each item is decoded on its own later. */
-const SliceListJson = Schema.Struct({
-  items: Schema.optional(Schema.NullOr(Schema.Array(Schema.Unknown))),
-  metadata: Schema.optional(
-    Schema.Struct({ resourceVersion: Schema.optional(Schema.String), continue: Schema.optional(Schema.NullOr(Schema.String)) })
-  )
-})
-const decodeSliceList = Schema.decodeUnknownExit(SliceListJson)
+const decodeSliceList = (json: unknown) => {
+  const list = asObject(json)
+  const items = list?.items ?? []
+  const metadata = asObject(list?.metadata ?? {})
+  const resourceVersion = metadata?.resourceVersion
+  const next = metadata?.continue ?? undefined
+  if (list === undefined || !Array.isArray(items) || metadata === undefined) return undefined
+  if ((resourceVersion !== undefined && typeof resourceVersion !== "string") || (next !== undefined && typeof next !== "string"))
+    return undefined
+  return { items: items as ReadonlyArray<unknown>, resourceVersion, continue: next }
+}
 
 /** Every EndpointSlice of one Service, page by page, and the resourceVersion to watch from. */
 export const listServiceSlices = (config: KubeConfig, namespace: string, name: string, timeoutMillis: number) =>
@@ -99,11 +136,11 @@ export const listServiceSlices = (config: KubeConfig, namespace: string, name: s
         ...(token ? { continue: token } : {})
       })
       const page = decodeSliceList(yield* getJson(config, `${slicesPath(namespace)}?${query}`, operation))
-      if (page._tag === "Failure")
+      if (page === undefined)
         return yield* new KubernetesApiError({ operation, status: 200, reason: "the answer is not an EndpointSliceList" })
-      items.push(...(page.value.items ?? []))
-      resourceVersion = page.value.metadata?.resourceVersion ?? resourceVersion
-      token = page.value.metadata?.continue || undefined
+      items.push(...page.items)
+      resourceVersion = page.resourceVersion ?? resourceVersion
+      token = page.continue || undefined
     } while (token !== undefined)
     return { items, resourceVersion } satisfies SliceList
   }).pipe(
@@ -123,54 +160,79 @@ export interface WatchEvent {
   readonly object: unknown
 }
 
+const isEventType = (type: unknown): type is WatchEventType =>
+  type === "ADDED" || type === "MODIFIED" || type === "DELETED" || type === "BOOKMARK"
+
 /**
- * One watch of one Service's slices from `resourceVersion`, through client-node's Watch, as a
- * stream of its events. It ends when the server closes the watch cleanly, and fails with the
- * server's status (410: the version is too old, relist) or the transport's error. Whoever runs
- * it folds the events in its own fiber; stopping the stream aborts the request.
+ * One watch of one Service's slices from `resourceVersion`, as a stream of its events: a GET
+ * with `watch=true` whose body is one JSON event per line. It ends when the server closes the
+ * watch cleanly, and fails with the server's status (410: the version is too old, relist) or the
+ * transport's error. Whoever runs it folds the events in its own fiber; stopping the stream
+ * aborts the request.
  */
 export const watchServiceSlices = (config: KubeConfig, namespace: string, name: string, resourceVersion: string, timeoutSeconds: number) =>
   Stream.callback<WatchEvent, KubernetesApiError>((queue) => {
     const operation = `watch EndpointSlices of ${namespace}/${name}`
-    const fail = (status: number | undefined, reason: string) =>
+    const controller = new AbortController()
+    let settled = false
+    const fail = (status: number | undefined, reason: string) => {
+      if (settled) return
+      settled = true
       Queue.failCauseUnsafe(queue, Cause.fail(new KubernetesApiError({ operation, status, reason })))
-    let stopped = false
-    // client-node hands out the AbortController only once the server has answered: the request is
-    // started here without waiting, and stopped whenever the controller arrives.
+    }
+    const end = () => {
+      if (settled) return
+      settled = true
+      Queue.endUnsafe(queue)
+    }
+    const query = new URLSearchParams({
+      watch: "true",
+      labelSelector: serviceSelector(name),
+      resourceVersion,
+      allowWatchBookmarks: "true",
+      timeoutSeconds: String(timeoutSeconds)
+    })
+    const onLine = (line: string) => {
+      if (line.trim() === "") return
+      let event: JsonObject | undefined
+      try {
+        event = asObject(JSON.parse(line))
+      } catch {
+        return fail(undefined, `the watch sent a line that is not JSON: ${line.slice(0, 200)}`)
+      }
+      if (event?.type === "ERROR") {
+        const status = asObject(event.object)
+        return fail(typeof status?.code === "number" ? status.code : undefined, String(status?.message ?? "watch error"))
+      }
+      if (event !== undefined && isEventType(event.type)) Queue.offerUnsafe(queue, { type: event.type, object: event.object })
+    }
+    const onResponse = (response: IncomingMessage) => {
+      response.setEncoding("utf8")
+      let pending = ""
+      response.on("data", (chunk: string) => {
+        pending += chunk
+        // A refused watch is one Status body, read whole at its end.
+        if (response.statusCode !== 200) return
+        const lines = pending.split("\n")
+        pending = lines.pop() ?? ""
+        for (const line of lines) onLine(line)
+      })
+      response.on("end", () => {
+        if (response.statusCode !== 200) return fail(response.statusCode, statusMessage(pending))
+        onLine(pending)
+        end()
+      })
+      response.on("error", (error) => fail(undefined, error.message))
+    }
     return Effect.acquireRelease(
       Effect.sync(() =>
-        new Watch(config)
-          .watch(
-            slicesPath(namespace),
-            { labelSelector: serviceSelector(name), resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-            (type, object) => {
-              if (type === "ERROR") {
-                const status = typeof object?.code === "number" ? object.code : undefined
-                return fail(status, String(object?.message ?? "watch error"))
-              }
-              if (type === "ADDED" || type === "MODIFIED" || type === "DELETED" || type === "BOOKMARK")
-                Queue.offerUnsafe(queue, { type, object })
-            },
-            (error: unknown) => {
-              if (error === null || error === undefined) return void Queue.endUnsafe(queue)
-              // An abort is ours (the stream was stopped), not the server's.
-              if (stopped) return
-              const status =
-                typeof (error as { statusCode?: unknown }).statusCode === "number"
-                  ? (error as { statusCode: number }).statusCode
-                  : undefined
-              fail(status, error instanceof Error ? error.message : String(error))
-            }
-          )
-          .catch((error: unknown) => {
-            fail(undefined, String(error))
-            return undefined
-          })
+        send(config, `${slicesPath(namespace)}?${query}`, controller.signal, onResponse, (reason) => fail(undefined, reason))
       ),
-      (started) =>
+      () =>
         Effect.sync(() => {
-          stopped = true
-          void started.then((controller) => controller?.abort())
+          // Ours, not the server's: nothing more reaches the queue.
+          settled = true
+          controller.abort()
         })
     )
   })
