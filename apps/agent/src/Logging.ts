@@ -1,4 +1,5 @@
 import type { LogLevel as KubelanLevel } from "@kubelan/config"
+import { utcTimestamp } from "@kubelan/reconciler"
 import { Cause, Layer, Logger, type LogLevel, References } from "effect"
 
 /**
@@ -35,9 +36,10 @@ export const kubelanLogger = (json: boolean) =>
     const annotations = fiber.getRef(References.CurrentLogAnnotations)
     const all = { ...annotations, ...fields, ...(cause.reasons.length > 0 ? { cause: Cause.pretty(cause) } : {}) }
     const level = logLevel.toLowerCase()
+    const time = utcTimestamp(date.getTime())
     const line = json
-      ? JSON.stringify({ time: date.toISOString(), level, msg: text, ...all })
-      : `${date.toISOString()} ${level.toUpperCase().padEnd(5)} ${text}${Object.entries(all)
+      ? JSON.stringify({ time, level, msg: text, ...all })
+      : `${time} ${level.toUpperCase().padEnd(5)} ${text}${Object.entries(all)
           .map(([k, v]) => ` ${k}=${formatValue(v)}`)
           .join("")}`
     process.stdout.write(`${line}\n`)

@@ -1,4 +1,5 @@
 import { Context, Effect, Layer } from "effect"
+import { byCodePoint } from "./CodePointOrder.ts"
 
 /**
  * A small Prometheus registry: counters and gauges with labels, rendered in the text
@@ -11,7 +12,7 @@ interface Family {
   readonly series: Map<string, { labels: Labels; value: number }>
 }
 
-const labelKey = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)))
+const labelKey = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => byCodePoint(a, b)))
 const escapeLabel = (value: string) => value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n").replaceAll('"', '\\"')
 const formatLabels = (labels: Labels) => {
   const entries = Object.entries(labels)
@@ -56,7 +57,7 @@ export const makeRegistry = () => {
     value: (name: string, labels: Labels = {}) => families.get(name)?.series.get(labelKey(labels))?.value,
     render: (): string => {
       const lines: Array<string> = []
-      for (const [name, f] of [...families].sort(([a], [b]) => a.localeCompare(b))) {
+      for (const [name, f] of [...families].sort(([a], [b]) => byCodePoint(a, b))) {
         lines.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`)
         for (const { labels, value } of f.series.values()) lines.push(`${name}${formatLabels(labels)} ${value}`)
       }

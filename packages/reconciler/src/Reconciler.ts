@@ -18,6 +18,7 @@ import {
   type Trigger
 } from "./Plan.ts"
 import { Status } from "./Status.ts"
+import { utcTimestamp } from "./UtcTimestamp.ts"
 
 export type { Trigger } from "./Plan.ts"
 
@@ -179,7 +180,7 @@ const make = Effect.gen(function* () {
         const batch = yield* Queue.takeAll(cues)
         const trigger = passTrigger(batch)
         const result = yield* Effect.exit(pass(batch, state))
-        const at = new Date().toISOString()
+        const at = utcTimestamp(Date.now())
         if (result._tag === "Success") {
           const recovered = state.failures > 0
           state = { ...result.value.next, failures: 0, lastError: undefined }

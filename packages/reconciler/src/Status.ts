@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Ref } from "effect"
+import { byCodePoint } from "./CodePointOrder.ts"
 
 export interface InterfaceStatus {
   readonly name: string
@@ -73,7 +74,7 @@ export const peersDocument = (status: AgentStatus) => ({
   ready: status.ready,
   backend: status.backend,
   interface: status.interface ?? null,
-  desired: [...status.desired].map(([address, services]) => ({ address, services })).sort((a, b) => a.address.localeCompare(b.address)),
+  desired: [...status.desired].map(([address, services]) => ({ address, services })).sort((a, b) => byCodePoint(a.address, b.address)),
   programmed: status.programmed,
   services: Object.fromEntries(status.services),
   last_reconcile: status.lastReconcile ?? null
