@@ -103,17 +103,19 @@ describe("command line", () => {
 
   it("the bundle runs with plain node and iproute2 alone (no node_modules beside it)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kubelan-bundle-"))
-    await run("cp", [join(import.meta.dirname, "../dist/kubelan.mjs"), dir])
+    await run("cp", ["-r", `${join(import.meta.dirname, "../dist")}/.`, dir])
     const result = await execa(process.execPath, [join(dir, "kubelan.mjs"), "--version"], { reject: false, cwd: dir })
     expect(result.exitCode).toBe(0)
   })
 })
 
 describe("deploy/Dockerfile", () => {
-  it("runs the bundle with the same node options the tests and benchmarks use", async () => {
-    const { agentNodeFlags } = await import("@kubelan/testkit")
+  it("runs the bundle with the same node options and environment the tests and benchmarks use", async () => {
+    const { agentNodeEnv, agentNodeFlags } = await import("@kubelan/testkit")
     const dockerfile = readFileSync(join(import.meta.dirname, "../../../deploy/Dockerfile"), "utf8")
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1]
     expect(JSON.parse(entrypoint ?? "[]")).toEqual(["node", ...agentNodeFlags, "/app/kubelan.mjs"])
+    const env = [...dockerfile.matchAll(/^ENV (\S+)=(\S+)$/gm)].map(([, name, value]) => [name, value])
+    expect(Object.fromEntries(env)).toEqual(agentNodeEnv)
   })
 })

@@ -28,7 +28,9 @@ export const podDir = (uid: string) => join(paths.pods, uid)
 export const daemonScript = fileURLToPath(new URL("./daemon.ts", import.meta.url))
 export const forwarderScript = fileURLToPath(new URL("./forwarder.ts", import.meta.url))
 
-/** The node options the image runs the agent with: one definition, in the agent's package.json. */
-export const agentNodeFlags: ReadonlyArray<string> = (
-  JSON.parse(readFileSync(new URL("../../agent/package.json", import.meta.url), "utf8")) as { kubelan: { nodeFlags: Array<string> } }
-).kubelan.nodeFlags
+const agentPackage = JSON.parse(readFileSync(new URL("../../agent/package.json", import.meta.url), "utf8")) as {
+  kubelan: { nodeFlags: Array<string>; nodeEnv: Record<string, string> }
+}
+/** The node options and environment the image runs the agent with: one definition, in the agent's package.json. */
+export const agentNodeFlags: ReadonlyArray<string> = agentPackage.kubelan.nodeFlags
+export const agentNodeEnv: Readonly<Record<string, string>> = agentPackage.kubelan.nodeEnv

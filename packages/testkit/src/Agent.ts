@@ -34,20 +34,27 @@ export interface StartAgentOptions {
   readonly bundle?: string
   /** The working directory the agent starts in. */
   readonly cwd?: string
+  /** Other node options than the image's (benchmarks compare them). */
+  readonly nodeFlags?: ReadonlyArray<string>
+}
+
+const agentPackage = JSON.parse(readFileSync(new URL("../../../apps/agent/package.json", import.meta.url), "utf8")) as {
+  kubelan: { nodeFlags: Array<string>; nodeEnv: Record<string, string> }
 }
 
 /**
  * The V8 options the image runs the agent with, defined once in the agent's package.json
  * (`kubelan.nodeFlags`; a test holds deploy/Dockerfile's ENTRYPOINT to it). The agent's work is
  * in the kernel and in child processes, so it trades the JIT and a large young generation for
- * memory: an idle agent holding 5000 peers measures ~95 MB RSS instead of ~133 MB. `pnpm bench`
- * measures both.
+ * memory. `pnpm bench` measures them (bench/README.md).
  */
-export const agentNodeFlags: ReadonlyArray<string> = (
-  JSON.parse(readFileSync(new URL("../../../apps/agent/package.json", import.meta.url), "utf8")) as {
-    kubelan: { nodeFlags: Array<string> }
-  }
-).kubelan.nodeFlags
+export const agentNodeFlags: ReadonlyArray<string> = agentPackage.kubelan.nodeFlags
+
+/**
+ * The environment the image sets for the agent (`kubelan.nodeEnv`; a test holds the
+ * Dockerfile's ENV to it): glibc's malloc told to return what V8's parser frees at start-up.
+ */
+export const agentNodeEnv: Readonly<Record<string, string>> = agentPackage.kubelan.nodeEnv
 
 /** `ip netns exec NS node FLAGS kubelan.mjs ARGS`: the agent as a pod's container would run it. */
 export const runInNetnsArgs = (
@@ -70,12 +77,12 @@ export const startAgent = (options: StartAgentOptions): AgentProcess => {
   let output = ""
   const child = execa(
     "ip",
-    runInNetnsArgs(options.netns, ["--config", configPath, ...(options.args ?? [])], agentNodeFlags, options.bundle),
+    runInNetnsArgs(options.netns, ["--config", configPath, ...(options.args ?? [])], options.nodeFlags ?? agentNodeFlags, options.bundle),
     {
       reject: false,
       all: true,
       buffer: false,
-      env: { ...options.env },
+      env: { ...agentNodeEnv, ...options.env },
       extendEnv: true,
       ...(options.cwd === undefined ? {} : { cwd: options.cwd })
     }

@@ -6,7 +6,7 @@ import { kind, specOf, statusOf, tryGet, watchKind } from "../Api.ts"
 import type { AddressPool } from "../network/AddressPool.ts"
 import type { NodeNetwork } from "../network/Fabric.ts"
 import { createSandbox, setSandboxMtu, setSandboxPartitioned } from "../network/Sandbox.ts"
-import { agentBundle, agentNodeFlags, paths, podDir, podNetns } from "../Paths.ts"
+import { agentBundle, agentNodeEnv, agentNodeFlags, paths, podDir, podNetns } from "../Paths.ts"
 import { isPhantom } from "../Phantoms.ts"
 import { removeNetns } from "../Shell.ts"
 import { containerPidFile, type Runtime, runtimeOf } from "./Containers.ts"
@@ -314,7 +314,8 @@ export class Kubelet {
       PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
       HOSTNAME: pod.metadata.name as string
     }
-    if (runtimeOf(container) === "agent") env.KUBECONFIG = paths.podKubeconfig
+    // The image's own environment first; the container's env overrides it, as in a real pod.
+    if (runtimeOf(container) === "agent") Object.assign(env, agentNodeEnv, { KUBECONFIG: paths.podKubeconfig })
     for (const variable of container.env ?? []) {
       if (variable.value !== undefined) env[variable.name] = variable.value
       else if (variable.valueFrom?.fieldRef) env[variable.name] = this.fieldValue(pod, running, variable.valueFrom.fieldRef.fieldPath)
