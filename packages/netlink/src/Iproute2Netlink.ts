@@ -3,6 +3,7 @@ import { createServer } from "node:net"
 import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
+import { makeFdbWriter } from "./FdbWriter.ts"
 import { parseAddresses, parseDefaultRoute, parseFloodDestinations, parseLinks, zeroMac } from "./Iproute2Json.ts"
 import { monitorChanges } from "./MonitorLines.ts"
 import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
@@ -16,23 +17,9 @@ export interface Iproute2Options {
   readonly netns?: string | undefined
 }
 
-/** `bridge -batch -force` reports each failed line as its error message, then `Command failed -:N`. */
-export const batchFailures = (stderr: string): ReadonlyArray<{ readonly line: number; readonly message: string }> => {
-  const failures: Array<{ line: number; message: string }> = []
-  let message: Array<string> = []
-  for (const text of stderr.split("\n")) {
-    const failed = /^Command failed -:(\d+)$/.exec(text.trim())
-    if (failed) {
-      failures.push({ line: Number(failed[1]), message: message.join(" ").trim() })
-      message = []
-    } else if (text.trim() !== "") message.push(text.trim())
-  }
-  return failures
-}
-
 const missingDevice = /does not exist|Cannot find device/
 
-const make = (options: Iproute2Options = {}) => {
+const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>) => {
   const namespaceArgs = options.netns === undefined ? [] : ["-n", options.netns]
 
   const run = (tool: "ip" | "bridge", args: ReadonlyArray<string>, input?: string) =>
@@ -99,9 +86,12 @@ const make = (options: Iproute2Options = {}) => {
     )
 
   /**
-   * One `bridge -batch` run for the whole diff: ~100x faster than a process per entry. `-force`
-   * applies every line even when one fails; deleting an entry that is already gone is the
-   * outcome wanted, so only other failures are errors.
+   * The whole diff in one batch, through the batch writer: ~100x faster than a process per entry.
+   * `-force` applies every line even when one fails; deleting an entry that is already gone is the
+   * outcome wanted, so only other failures are errors. A batch that fails is tried once more in a
+   * fresh `bridge`: a long-lived one remembers interface names by index, and the interface may
+   * have been made again since (`unknown ifindex`). Every line may run twice: appends and deletes
+   * are idempotent, and a delete that finds nothing is not a failure.
    */
   const applyFdb = (name: string, diff: FdbDiff) => {
     if (diff.add.length === 0 && diff.remove.length === 0) return Effect.void
@@ -111,16 +101,18 @@ const make = (options: Iproute2Options = {}) => {
       ...diff.remove.map((dst) => `fdb del ${zeroMac} dev ${name} dst ${dst}`),
       ...diff.add.map((dst) => `fdb append ${zeroMac} dev ${name} dst ${dst}`)
     ]
-    return run("bridge", ["-force", "-batch", "-"], `${lines.join("\n")}\n`).pipe(
-      Effect.asVoid,
-      Effect.catchTag("NetlinkCommandError", (error) => {
-        const failures = batchFailures(error.stderr).filter(
+    const attempt = writer.write(lines).pipe(
+      Effect.flatMap((reported) => {
+        const failures = reported.filter(
           (failure) => !(lines[failure.line - 1]?.startsWith("fdb del ") && /No such file or directory/.test(failure.message))
         )
-        if (failures.length === 0 && error.exitCode === 1) return Effect.void
+        if (failures.length === 0) return Effect.void
         const stderr = failures.map((failure) => `line ${failure.line} (${lines[failure.line - 1]}): ${failure.message}`).join("\n")
-        return Effect.fail(new NetlinkCommandError({ ...error, stderr: stderr || error.stderr }))
+        return Effect.fail(new NetlinkCommandError({ command: writer.command, exitCode: 1, stderr }))
       })
+    )
+    return attempt.pipe(
+      Effect.catchTag("NetlinkCommandError", () => Effect.sync(() => writer.close("a batch failed")).pipe(Effect.andThen(attempt)))
     )
   }
 
@@ -217,4 +209,11 @@ const make = (options: Iproute2Options = {}) => {
 }
 
 /** The live layer: iproute2 commands, optionally inside a named network namespace. */
-export const layer = (options: Iproute2Options = {}): Layer.Layer<Netlink> => Layer.sync(Netlink, () => make(options))
+export const layer = (options: Iproute2Options = {}): Layer.Layer<Netlink> =>
+  Layer.effect(
+    Netlink,
+    Effect.acquireRelease(
+      Effect.sync(() => makeFdbWriter(options.netns === undefined ? [] : ["-n", options.netns])),
+      (writer) => Effect.sync(writer.close)
+    ).pipe(Effect.map((writer) => make(options, writer)))
+  )

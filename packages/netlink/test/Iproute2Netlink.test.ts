@@ -1,8 +1,21 @@
+import { readdirSync, readFileSync } from "node:fs"
 import { it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect } from "vitest"
 import { Iproute2Netlink, Netlink, type VxlanSpec } from "../src/index.ts"
 import { fdbDestinations, floodEntryEvents, makePodNetwork, type PodNetwork, run, watchFdbEvents } from "../src/testing/index.ts"
+
+/** Pids of the processes whose command line is `command`. */
+const processesWith = (command: string) =>
+  readdirSync("/proc")
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim() === command
+      } catch {
+        return false
+      }
+    })
 
 let net: PodNetwork
 beforeAll(async () => {
@@ -34,6 +47,29 @@ describe("iproute2 netlink", () => {
           "Deleted 00:00:00:00:00:00 dev kl0 dst 10.98.0.1 self permanent"
         ])
         expect((yield* Effect.promise(() => fdbDestinations(net.pods[0]?.netns ?? "", "kl0"))).length).toBe(299)
+        yield* netlink.deleteVxlan("kl0")
+      })
+    )
+  )
+
+  it.live("writes bursts through one bridge process, made again after the interface is, and gone once idle", () =>
+    inPod(
+      Effect.gen(function* () {
+        const netlink = yield* Netlink
+        const netns = net.pods[0]?.netns ?? ""
+        const writers = () => processesWith(`bridge -n ${netns} -force -batch -`)
+        yield* netlink.ensureVxlan(spec())
+        yield* netlink.applyFdb("kl0", { add: ["10.96.0.1"], remove: [] })
+        const [first] = writers()
+        yield* netlink.applyFdb("kl0", { add: ["10.96.0.2"], remove: [] })
+        expect(writers()).toEqual([first])
+        // A long-lived bridge knows kl0 by its old index; the batch still lands on the new link.
+        yield* netlink.deleteVxlan("kl0")
+        yield* netlink.ensureVxlan(spec())
+        yield* netlink.applyFdb("kl0", { add: ["10.96.0.3"], remove: [] })
+        expect(yield* netlink.readFdb("kl0")).toEqual(["10.96.0.3"])
+        yield* Effect.sleep("3500 millis")
+        expect(writers()).toEqual([])
         yield* netlink.deleteVxlan("kl0")
       })
     )
