@@ -164,7 +164,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
             return undefined
           }
           // A burst can overflow the monitor's socket: the kernel drops events and says so once
-          // (ENOBUFS, which the monitor prints and survives). Anything may have changed: look again.
+          // (ENOBUFS, which the monitor prints and survives). Anything may have changed: look again
+          // (an FDB change that names no entries means: read everything).
           child.stderr?.setEncoding("utf8").on("data", (text: string) => {
             if (!/No buffer space/.test(text)) return
             for (const kind of ["link", "fdb"] as const)

@@ -85,9 +85,14 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
   /** As the kernel: the link goes with its FDB, and both changes are reported. */
   const deleteLink = (name: string) =>
     Effect.gen(function* () {
-      const entries = (yield* Ref.get(kernel)).links.get(name)?.fdb.size ?? 0
+      const entries = [...((yield* Ref.get(kernel)).links.get(name)?.fdb ?? [])]
       yield* updateLinks((links) => links.delete(name), { kind: "link", detail: `Deleted ${name}` })
-      if (entries > 0) yield* PubSub.publish(events, { kind: "fdb", detail: `Deleted fdb entries of ${name}` } satisfies KernelChange)
+      if (entries.length > 0)
+        yield* PubSub.publish(events, {
+          kind: "fdb",
+          detail: `Deleted fdb entries of ${name}`,
+          entries: entries.map((dst) => ({ dst, added: false }))
+        } satisfies KernelChange)
     })
 
   const deleteVxlan = (name: string) =>
@@ -132,13 +137,16 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
       const fdb = new Set(link.fdb)
       for (const dst of diff.remove) fdb.delete(dst)
       for (const dst of diff.add) fdb.add(dst)
-      const changed = fdb.size !== link.fdb.size || [...fdb].some((dst) => !link.fdb.has(dst))
+      const entries = [
+        ...[...link.fdb].filter((dst) => !fdb.has(dst)).map((dst) => ({ dst, added: false })),
+        ...[...fdb].filter((dst) => !link.fdb.has(dst)).map((dst) => ({ dst, added: true }))
+      ]
       yield* updateLinks(
         (links) => {
           links.set(name, { ...link, fdb })
-          return changed
+          return entries.length > 0
         },
-        { kind: "fdb", detail: `${name} fdb` }
+        { kind: "fdb", detail: `${name} fdb`, entries }
       )
     })
 

@@ -1,19 +1,28 @@
-import type { KernelChange } from "./Netlink.ts"
+import type { FloodEntryChange, KernelChange } from "./Netlink.ts"
 
 const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
- * What lines of `bridge monitor link fdb` say about one interface: at most one change of each
- * kind, the first line that shows it. Link lines name the interface after its index
- * (`4: kl0: <...>`, `Deleted 4: kl0: ...`); FDB lines after `dev` (`00:00:00:00:00:00 dev kl0 dst ...`).
+ * What lines of `bridge monitor link fdb` say about one interface: at most one link change, the
+ * first line that shows it, and one FDB change naming every flood entry (the all-zero MAC, the
+ * entries kubelan programs) added or deleted. Link lines name the interface after its index
+ * (`4: kl0: <...>`, `Deleted 4: kl0: ...`); FDB lines after `dev` (`00:00:00:00:00:00 dev kl0
+ * dst ...`). Entries the kernel learned for other MACs are not kubelan's and wake nothing.
  */
 export const monitorChanges = (lines: ReadonlyArray<string>, name: string): ReadonlyArray<KernelChange> => {
   const link = new RegExp(`^(Deleted )?\\d+: ${literally(name)}(@\\S+)?: `)
-  const fdb = new RegExp(`(^|\\s)dev ${literally(name)}(\\s|$)`)
+  const flood = new RegExp(`^(Deleted )?00:00:00:00:00:00 dev ${literally(name)} dst (\\S+)`)
   const changes: Array<KernelChange> = []
   const firstLink = lines.find((line) => link.test(line))
-  const firstFdb = lines.find((line) => fdb.test(line))
   if (firstLink !== undefined) changes.push({ kind: "link", detail: firstLink.trim() })
-  if (firstFdb !== undefined) changes.push({ kind: "fdb", detail: firstFdb.trim() })
+  const entries: Array<FloodEntryChange> = []
+  let firstFlood: string | undefined
+  for (const line of lines) {
+    const match = flood.exec(line)
+    if (match === null) continue
+    firstFlood ??= line.trim()
+    entries.push({ dst: match[2] as string, added: match[1] === undefined })
+  }
+  if (firstFlood !== undefined) changes.push({ kind: "fdb", detail: firstFlood, entries })
   return changes
 }

@@ -9,10 +9,22 @@ export interface FdbDiff {
   readonly remove: ReadonlyArray<string>
 }
 
-/** A change the kernel reported on the interface: only a cue to look again. */
+/** A flood entry the kernel said it added or deleted. */
+export interface FloodEntryChange {
+  readonly dst: string
+  readonly added: boolean
+}
+
+/** A change the kernel reported on the interface: a cue to look again. */
 export interface KernelChange {
   readonly kind: "link" | "fdb"
   readonly detail: string
+  /**
+   * For FDB changes, the flood (zero-MAC) entries the kernel named, so the agent can tell the
+   * echo of its own writes from someone else's change; absent when the monitor cannot say (it
+   * lost events), which means: read everything.
+   */
+  readonly entries?: ReadonlyArray<FloodEntryChange>
 }
 
 export interface InterfaceLock {

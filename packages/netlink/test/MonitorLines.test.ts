@@ -13,11 +13,24 @@ const lines = [
 ]
 
 describe("bridge monitor lines", () => {
-  it("tells a link change from an FDB change, one of each per batch of lines", () => {
+  it("tells a link change from an FDB change, and names every flood entry added or deleted", () => {
     expect(monitorChanges(lines, "kl0")).toEqual([
       { kind: "link", detail: "4: kl0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450" },
-      { kind: "fdb", detail: "00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent" }
+      {
+        kind: "fdb",
+        detail: "00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent",
+        entries: [
+          { dst: "10.9.0.7", added: true },
+          { dst: "10.9.0.7", added: false }
+        ]
+      }
     ])
+  })
+
+  it("ignores entries the kernel learned for other MACs: they are not kubelan's", () => {
+    expect(
+      monitorChanges(["2e:52:09:2e:52:b9 dev kl0 dst 10.9.0.8 self ", "Deleted 2e:52:09:2e:52:b9 dev kl0 dst 10.9.0.8 self "], "kl0")
+    ).toEqual([])
   })
 
   it("ignores other interfaces, including one whose name starts with ours", () => {
@@ -32,7 +45,7 @@ describe("bridge monitor lines", () => {
       { kind: "link", detail: "Deleted 4: kl0: <BROADCAST,MULTICAST> mtu 1400" }
     ])
     expect(monitorChanges(["Deleted 00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent"], "kl0")).toEqual([
-      { kind: "fdb", detail: "Deleted 00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent" }
+      { kind: "fdb", detail: "Deleted 00:00:00:00:00:00 dev kl0 dst 10.9.0.7 self permanent", entries: [{ dst: "10.9.0.7", added: false }] }
     ])
   })
 

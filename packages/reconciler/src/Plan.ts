@@ -1,6 +1,6 @@
 import { type KubelanConfig, subnetBroadcast } from "@kubelan/config"
 import { isFullySynced, type MembershipSnapshot, type SkippedEndpoint } from "@kubelan/discovery"
-import { type FdbDiff, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
+import { type FdbDiff, type FloodEntryChange, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
 import { type DesiredPeers, desiredPeers } from "./desiredPeers.ts"
 import { diffPeers } from "./diffPeers.ts"
 import type { AgentStatus } from "./Status.ts"
@@ -14,6 +14,19 @@ import { type ServiceChange, serviceChanges } from "./serviceChanges.ts"
 
 /** Why a pass runs. Only a cue: every pass recomputes from the latest config and membership. */
 export type Trigger = "start" | "config" | "membership" | "kernel-link" | "kernel-fdb" | "resync" | "retry"
+
+/** A cue: a trigger, or the kernel naming the flood entries it added and deleted. */
+export type Cue = Trigger | { readonly trigger: "kernel-fdb"; readonly entries: ReadonlyArray<FloodEntryChange> }
+
+export const triggerOf = (cue: Cue): Trigger => (typeof cue === "string" ? cue : cue.trigger)
+
+/**
+ * Whether the kernel's report agrees with what this agent last programmed: the echo of its own
+ * batch (an entry it added now present, one it deleted now gone). Anything else is someone
+ * else's change, or an order of events this agent cannot vouch for: read the FDB.
+ */
+const isEcho = (cue: Cue, known: ReadonlySet<string> | undefined) =>
+  typeof cue !== "string" && known !== undefined && cue.entries.every((entry) => known.has(entry.dst) === entry.added)
 
 /** The interface as this agent last made or adopted it. */
 export interface Applied {
@@ -63,16 +76,24 @@ export interface Reads {
  * as a kernel event, a resync or a reload; all but an FDB event also check the link. After a
  * failure the pass may have half-applied, so everything is read again.
  */
-export const readsFor = (cues: ReadonlyArray<Trigger>, state: LoopState): Reads => {
+export const readsFor = (cues: ReadonlyArray<Cue>, state: LoopState): Reads => {
   const distrust = state.failures > 0 || state.known === undefined || state.applied === undefined
+  const known = state.known === undefined ? undefined : new Set(state.known)
   return {
-    fdb: distrust || cues.some((cue) => cue !== "membership"),
-    link: distrust || cues.some((cue) => cue !== "membership" && cue !== "kernel-fdb")
+    fdb: distrust || cues.some((cue) => cue !== "membership" && !isEcho(cue, known)),
+    link: distrust || cues.some((cue) => cue !== "membership" && triggerOf(cue) !== "kernel-fdb")
   }
 }
 
+/** Whether a batch calls for a pass at all: not when the kernel only echoes this agent's own writes. */
+export const needsPass = (cues: ReadonlyArray<Cue>, state: LoopState): boolean => {
+  const known = state.known === undefined ? undefined : new Set(state.known)
+  return state.failures > 0 || !cues.every((cue) => isEcho(cue, known))
+}
+
 /** The cue a pass is counted under: the most telling of its batch. */
-export const passTrigger = (cues: ReadonlyArray<Trigger>): Trigger => cues.find((cue) => cue !== "kernel-fdb") ?? cues[0] ?? "resync"
+export const passTrigger = (cues: ReadonlyArray<Cue>): Trigger =>
+  cues.map(triggerOf).find((trigger) => trigger !== "kernel-fdb") ?? (cues[0] === undefined ? "resync" : triggerOf(cues[0]))
 
 export const specFor = (config: KubelanConfig, underlay: Underlay): VxlanSpec => ({
   name: config.vxlan.interface,
@@ -141,7 +162,7 @@ export const planFdb = (input: {
     broadcast: subnetBroadcast(underlay.address, underlay.prefixLength)
   })
   const synced = isFullySynced(snapshot)
-  const full = diffPeers(desired.peers.keys(), kernel)
+  const full = diffPeers(desired.peers, kernel)
   // Until every source has listed once, a missing peer may just be unlisted yet: keep it.
   const diff = synced ? full : { add: full.add, remove: [] }
   const removed = new Set(diff.remove)
@@ -172,16 +193,16 @@ export const planFdb = (input: {
   }
 }
 
-/** What `/peers` and `/readyz` show after a pass that programmed `plan`. */
+/** What `/peers` and `/readyz` show after a pass that programmed `plan`: the plan's own maps, sorted when shown. */
 export const statusAfter = (current: AgentStatus, plan: FdbPlan, snapshot: MembershipSnapshot): AgentStatus => ({
   ...current,
   ready: plan.state.ready,
   programmed: plan.programmed,
-  desired: new Map([...plan.desired.peers].map(([address, services]) => [address, [...services].sort()])),
+  desired: plan.desired.peers,
   services: new Map(
     [...snapshot.services].map(([name, membership]) => [
       name,
-      { synced: membership.synced, endpoints: membership.endpoints.length, peers: [...(plan.desired.byService.get(name) ?? [])].sort() }
+      { synced: membership.synced, endpoints: membership.endpoints.length, peers: plan.desired.byService.get(name) ?? new Set() }
     ])
   )
 })

@@ -5,10 +5,12 @@ import { Cause, Context, Duration, Effect, FiberHandle, Layer, Queue, Ref, Sched
 import { Hooks } from "./Hooks.ts"
 import { count, gauge, Metrics, metricNames } from "./Metrics.ts"
 import {
+  type Cue,
   type FdbPlan,
   type InterfacePlan,
   initialState,
   type LoopState,
+  needsPass,
   needsUnderlay,
   passTrigger,
   planFdb,
@@ -51,8 +53,8 @@ const make = Effect.gen(function* () {
   const metrics = yield* Metrics
   for (const [name, type, help] of Object.values(metricNames)) metrics.declare(name, type, help)
 
-  const cues = yield* Queue.unbounded<Trigger>()
-  const cue = (reason: Trigger) => Queue.offer(cues, reason).pipe(Effect.asVoid)
+  const cues = yield* Queue.unbounded<Cue>()
+  const cue = (reason: Cue) => Queue.offer(cues, reason).pipe(Effect.asVoid)
   const latestSnapshot = yield* Ref.make<MembershipSnapshot | undefined>(undefined)
   const retryTimer = yield* FiberHandle.make<void, never>()
   // One agent per interface: a second one in the namespace stops here, before touching anything.
@@ -140,7 +142,7 @@ const make = Effect.gen(function* () {
   })
 
   /** One pass over a batch of cues: read what the cues call for, decide, write the difference. */
-  const pass = Effect.fnUntraced(function* (batch: ReadonlyArray<Trigger>, state: LoopState) {
+  const pass = Effect.fnUntraced(function* (batch: ReadonlyArray<Cue>, state: LoopState) {
     const started = Date.now()
     const reads = readsFor(batch, state)
     const { config } = yield* configSource.current
@@ -178,6 +180,8 @@ const make = Effect.gen(function* () {
     const run = Effect.gen(function* () {
       for (;;) {
         const batch = yield* Queue.takeAll(cues)
+        // The kernel echoing this agent's own batch is no news: nothing to read, nothing to do.
+        if (!needsPass(batch, state)) continue
         const trigger = passTrigger(batch)
         const result = yield* Effect.exit(pass(batch, state))
         const at = utcTimestamp(Date.now())
@@ -231,7 +235,15 @@ const make = Effect.gen(function* () {
         Stream.retry(Schedule.spaced("1 second"))
       )
     ),
-    Stream.runForEach((change) => cue(change.kind === "link" ? "kernel-link" : "kernel-fdb")),
+    Stream.runForEach((change) =>
+      cue(
+        change.kind === "link"
+          ? "kernel-link"
+          : change.entries === undefined
+            ? "kernel-fdb"
+            : { trigger: "kernel-fdb", entries: change.entries }
+      )
+    ),
     Effect.forkScoped
   )
   yield* Effect.gen(function* () {

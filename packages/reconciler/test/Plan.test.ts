@@ -36,6 +36,32 @@ describe("what a batch of cues reads", () => {
     expect(Plan.readsFor(["membership", "kernel-fdb", "membership"], known)).toEqual({ link: false, fdb: true })
   })
 
+  it("the kernel echoing the agent's own batch is no news: no read, and no pass at all", () => {
+    const echo: Plan.Cue = {
+      trigger: "kernel-fdb",
+      entries: [
+        { dst: "10.0.0.2", added: true },
+        { dst: "10.0.0.9", added: false }
+      ]
+    }
+    expect(Plan.readsFor([echo], known)).toEqual({ link: false, fdb: false })
+    expect(Plan.needsPass([echo, echo], known)).toBe(false)
+    expect(Plan.needsPass([echo, "membership"], known)).toBe(true)
+    expect(Plan.needsPass([echo], { ...known, failures: 1 })).toBe(true)
+    expect(Plan.needsPass([echo], { ...known, known: undefined })).toBe(true)
+  })
+
+  it("an entry deleted that the agent programmed, or added that it did not, is someone else's change: read the FDB", () => {
+    for (const entry of [
+      { dst: "10.0.0.2", added: false },
+      { dst: "10.0.0.7", added: true }
+    ]) {
+      const change: Plan.Cue = { trigger: "kernel-fdb", entries: [entry] }
+      expect(Plan.readsFor([change], known), entry.dst).toEqual({ link: false, fdb: true })
+      expect(Plan.needsPass([change], known), entry.dst).toBe(true)
+    }
+  })
+
   it("link events, resyncs, reloads, retries and the start read the link and the FDB", () => {
     for (const cue of ["kernel-link", "resync", "config", "retry", "start"] as const)
       expect(Plan.readsFor(["membership", cue], known), cue).toEqual({ link: true, fdb: true })
