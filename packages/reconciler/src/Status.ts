@@ -15,7 +15,7 @@ export interface InterfaceStatus {
 export interface ServiceStatus {
   readonly synced: boolean
   readonly endpoints: number
-  readonly peers: ReadonlyArray<string>
+  readonly peers: ReadonlySet<string>
 }
 
 export interface LastReconcile {
@@ -35,7 +35,7 @@ export interface AgentStatus {
   readonly backend: string
   readonly interface: InterfaceStatus | undefined
   /** Peer → services listing it. */
-  readonly desired: ReadonlyMap<string, ReadonlyArray<string>>
+  readonly desired: ReadonlyMap<string, ReadonlySet<string>>
   readonly programmed: ReadonlyArray<string>
   readonly services: ReadonlyMap<string, ServiceStatus>
   readonly lastReconcile: LastReconcile | undefined
@@ -74,8 +74,12 @@ export const peersDocument = (status: AgentStatus) => ({
   ready: status.ready,
   backend: status.backend,
   interface: status.interface ?? null,
-  desired: [...status.desired].map(([address, services]) => ({ address, services })).sort((a, b) => byCodePoint(a.address, b.address)),
+  desired: [...status.desired]
+    .map(([address, services]) => ({ address, services: [...services].sort(byCodePoint) }))
+    .sort((a, b) => byCodePoint(a.address, b.address)),
   programmed: status.programmed,
-  services: Object.fromEntries(status.services),
+  services: Object.fromEntries(
+    [...status.services].map(([name, service]) => [name, { ...service, peers: [...service.peers].sort(byCodePoint) }])
+  ),
   last_reconcile: status.lastReconcile ?? null
 })
