@@ -1,5 +1,5 @@
 import { readFileSync, rmSync } from "node:fs"
-import { builtinModules } from "node:module"
+import { builtinModules, createRequire } from "node:module"
 import { build, type Plugin } from "esbuild"
 
 /**
@@ -12,10 +12,12 @@ const dist = new URL("./dist/", import.meta.url).pathname
 
 /**
  * An ESM bundle hoists every `import` of a Node builtin to its top, so modules that load lazily
- * (client-node, the dns backend) would still load https, tls, dns and readline at every start:
- * 16 MB of RSS for an agent that never uses them. Routing builtins through CommonJS shims lets
- * esbuild load each one where it is first needed.
+ * (client-node, the dns backend) would still load https, tls, dns and readline at every start.
+ * Each builtin is instead a module of getters named after its exports, which loads the real
+ * one at the first use of any of them: an agent talking plain http to its API never loads tls
+ * and crypto (~6 MB), a static agent never loads dns.
  */
+const require = createRequire(import.meta.url)
 const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]))
 const lazyBuiltins: Plugin = {
   name: "lazy-builtins",
@@ -26,25 +28,37 @@ const lazyBuiltins: Plugin = {
       if (args.namespace === "lazy-builtin") return { path: args.path, external: true }
       return { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" }
     })
-    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => ({
-      contents: `module.exports = require("node:${args.path}")`,
-      loader: "js"
-    }))
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => {
+      const exported = Object.getOwnPropertyNames(require(`node:${args.path}`) as object).filter((name) => name !== "default")
+      return {
+        contents: [
+          "let loaded",
+          `const real = () => (loaded ??= require("node:${args.path}"))`,
+          `for (const name of ${JSON.stringify(exported)})`,
+          "  Object.defineProperty(exports, name, { enumerable: true, get: () => real()[name], set: (value) => { real()[name] = value } })"
+        ].join("\n"),
+        loader: "js"
+      }
+    })
   }
 }
 
 /**
  * The agent takes only client-node's kubeconfig loader (`dist/config.js`: files, in-cluster
- * token and CA, exec and auth-provider plugins, proxies). That module imports two things only
- * for methods the agent never calls, which would otherwise cost every pod ~10 MB:
+ * token and CA, exec and auth-provider plugins, proxies). That module imports, for methods the
+ * agent never calls or settings most clusters do not use, code that would cost every pod
+ * megabytes at start:
  * - the generated API (`./gen/index.js`), for `makeApiClient` and `applySecurityAuthentication`:
  *   a thousand model classes and a fetch stack. In the bundle those two say they are left out.
  * - node-fetch, for `new Headers()` in `applyToFetchOptions` (the agent sends its requests with
- *   node:http): it would bring whatwg-url and tr46's Unicode tables. Node's own Headers stands
- *   in, loaded on first use.
+ *   node:http): it would bring whatwg-url and tr46's Unicode tables. Node's own Headers stands in.
+ * - the proxy agents (`proxy-url` in a kubeconfig): their classes extend https.Agent as they
+ *   load, which loads TLS even for a plain-http API. Here they load when one is made.
  */
-const clientNodeConfigOnly: Plugin = {
-  name: "client-node-config-only",
+const lazyConstructors = (module: string, names: ReadonlyArray<string>) =>
+  names.map((name) => `export function ${name}(...args) { return new (require("${module}").${name})(...args) }`).join("\n")
+const clientNodeKubeconfigOnly: Plugin = {
+  name: "client-node-kubeconfig-only",
   setup(build) {
     const fromConfigLoader = (importer: string) => importer.endsWith("/@kubernetes/client-node/dist/config.js")
     const replaced: Record<string, string> = {
@@ -53,12 +67,21 @@ const clientNodeConfigOnly: Plugin = {
         "const leftOut = () => { throw new Error(\"client-node's generated API is not in the kubelan agent's bundle\") }",
         "export function createConfiguration() { leftOut() }",
         "export function ServerConfiguration() { leftOut() }"
-      ].join("\n")
+      ].join("\n"),
+      "socks-proxy-agent": lazyConstructors("socks-proxy-agent", ["SocksProxyAgent"]),
+      hpagent: lazyConstructors("hpagent", ["HttpProxyAgent", "HttpsProxyAgent"])
     }
-    build.onResolve({ filter: /^(node-fetch|\.\/gen\/index\.js)$/ }, (args) =>
-      fromConfigLoader(args.importer) ? { path: args.path, namespace: "client-node-config-only" } : undefined
+    build.onResolve({ filter: /^(node-fetch|\.\/gen\/index\.js|socks-proxy-agent|hpagent)$/ }, (args) =>
+      fromConfigLoader(args.importer) && args.namespace === "file"
+        ? { path: args.path, namespace: "client-node-kubeconfig-only", pluginData: args.resolveDir }
+        : undefined
     )
-    build.onLoad({ filter: /.*/, namespace: "client-node-config-only" }, (args) => ({ contents: replaced[args.path], loader: "js" }))
+    build.onLoad({ filter: /.*/, namespace: "client-node-kubeconfig-only" }, (args) => ({
+      contents: replaced[args.path],
+      // The facades' own require of the real module resolves from where config.js is.
+      resolveDir: args.pluginData as string,
+      loader: "js"
+    }))
   }
 }
 
@@ -83,6 +106,6 @@ await build({
   banner: {
     js: "import { createRequire as __kubelanCreateRequire } from 'node:module'; const require = __kubelanCreateRequire(import.meta.url);"
   },
-  plugins: [clientNodeConfigOnly, lazyBuiltins],
+  plugins: [clientNodeKubeconfigOnly, lazyBuiltins],
   logLevel: "warning"
 })
