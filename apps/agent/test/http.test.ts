@@ -35,6 +35,15 @@ describe("HTTP endpoints", () => {
     expect(await agent.http("/readyz")).toEqual({ status: 200, body: "ready\n" })
   })
 
+  it("every answer carries a Date header in the HTTP form, for now", async () => {
+    const agent = lan.agents[0]!
+    const headers = await run("ip", ["netns", "exec", agent.netns, "curl", "-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:8181/healthz"])
+    const date = /^date: (.*)\r$/im.exec(headers.stdout)?.[1]
+    expect(date).toMatch(/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/)
+    expect(Math.abs(Date.parse(date ?? "") - Date.now())).toBeLessThan(60_000)
+    expect(headers.stdout.match(/^date:/gim)).toHaveLength(1)
+  })
+
   it("/config shows the effective config in the file's own keys", async () => {
     const config = JSON.parse((await lan.agents[0]!.http("/config")).body)
     expect(config.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1 })

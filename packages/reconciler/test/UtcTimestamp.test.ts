@@ -1,6 +1,6 @@
 import { fc, fuzz } from "@kubelan/testkit"
 import { describe, expect, it } from "vitest"
-import { utcTimestamp } from "../src/UtcTimestamp.ts"
+import { httpDate, utcTimestamp } from "../src/UtcTimestamp.ts"
 
 describe("utcTimestamp", () => {
   it("prints what toISOString prints, around leap days, century rules and the epoch", () => {
@@ -19,6 +19,12 @@ describe("utcTimestamp", () => {
   it("agrees with toISOString for any time from 1970 to 9999", () =>
     fuzz(
       fc.property(fc.integer({ min: 0, max: 253_402_300_799_999 }), (millis) => utcTimestamp(millis) === new Date(millis).toISOString()),
+      2000
+    ))
+
+  it("prints the HTTP Date header as toUTCString does", () =>
+    fuzz(
+      fc.property(fc.integer({ min: 0, max: 253_402_300_799_999 }), (millis) => httpDate(millis) === new Date(millis).toUTCString()),
       2000
     ))
 })
