@@ -84,12 +84,6 @@ export const parseAddresses = (text: string): ReadonlyArray<InterfaceAddresses> 
 
 export const zeroMac = "00:00:00:00:00:00"
 
-/** Destinations of the zero-MAC entries: the peers kubelan programs. */
-export const parseFloodDestinations = (text: string): ReadonlyArray<string> =>
-  each(parse(text), (entry) => ({ mac: required(optionalString(entry, "mac"), "mac"), dst: optionalString(entry, "dst") })).flatMap(
-    (entry) => (entry.mac === zeroMac && entry.dst !== undefined ? [entry.dst] : [])
-  )
-
 export const parseDefaultRoute = (text: string) => {
   const route = each(parse(text), (entry) => ({ dev: optionalString(entry, "dev"), prefsrc: optionalString(entry, "prefsrc") })).find(
     (candidate) => candidate.dev !== undefined

@@ -3,8 +3,9 @@ import { createServer } from "node:net"
 import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
+import { floodDestinations } from "./FdbShow.ts"
 import { makeFdbWriter } from "./FdbWriter.ts"
-import { parseAddresses, parseDefaultRoute, parseFloodDestinations, parseLinks, zeroMac } from "./Iproute2Json.ts"
+import { parseAddresses, parseDefaultRoute, parseLinks, zeroMac } from "./Iproute2Json.ts"
 import { monitorChanges } from "./MonitorLines.ts"
 import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
@@ -80,10 +81,7 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
 
   const setMtuUp = (name: string, mtu: number) => run("ip", ["link", "set", "dev", name, "mtu", String(mtu), "up"]).pipe(Effect.asVoid)
 
-  const readFdb = (name: string) =>
-    run("bridge", ["-json", "fdb", "show", "dev", name]).pipe(
-      Effect.flatMap((text) => decode("bridge fdb show", () => parseFloodDestinations(text)))
-    )
+  const readFdb = (name: string) => run("bridge", ["fdb", "show", "dev", name]).pipe(Effect.map(floodDestinations))
 
   /**
    * The whole diff in one batch, through the batch writer: ~100x faster than a process per entry.

@@ -1,14 +1,13 @@
 import { describe, expect, it } from "vitest"
-import { parseAddresses, parseDefaultRoute, parseFloodDestinations, parseLinks } from "../src/Iproute2Json.ts"
+import { parseAddresses, parseDefaultRoute, parseLinks } from "../src/Iproute2Json.ts"
 
 // Output as iproute2 6.1 printed it on this kernel.
 const link = `[{"ifindex":4,"ifname":"kl","flags":["BROADCAST","MULTICAST","UP"],"mtu":1450,"qdisc":"noop","linkinfo":{"info_kind":"vxlan","info_data":{"id":5,"local":"10.9.0.1","port_range":{"low":0,"high":0},"port":4789,"learning":true,"ttl":0}}}]`
 const addresses = `[{"ifindex":3,"link":"v1","ifname":"v0","flags":["UP"],"mtu":1500,"addr_info":[{"family":"inet","local":"10.9.0.1","prefixlen":24,"scope":"global","label":"v0"},{"family":"inet6","local":"fe80::1","prefixlen":64,"scope":"link"}]}]`
-const fdb = `[{"mac":"00:00:00:00:00:00","dst":"10.9.0.7","flags":["self"],"state":"permanent"},{"mac":"66:69:8d:82:fd:ff","flags":["self"],"state":"permanent"}]`
 const route = `[{"dst":"default","gateway":"10.9.0.254","dev":"v0","flags":["linkdown"]}]`
 
 describe("iproute2 -json output", () => {
-  it("reads a VXLAN link, an interface's addresses, the flood entries and the default route", () => {
+  it("reads a VXLAN link, an interface's addresses and the default route", () => {
     expect(parseLinks(link)).toEqual([
       { ifindex: 4, name: "kl", kind: "vxlan", vni: 5, port: 4789, local: "10.9.0.1", learning: true, mtu: 1450, up: true }
     ])
@@ -22,13 +21,12 @@ describe("iproute2 -json output", () => {
         ]
       }
     ])
-    expect(parseFloodDestinations(fdb)).toEqual(["10.9.0.7"])
     expect(parseDefaultRoute(route)).toEqual({ device: "v0", preferredSource: undefined })
   })
 
   it("reads nothing at all as no entries", () => {
     expect(parseLinks("")).toEqual([])
-    expect(parseFloodDestinations("\n")).toEqual([])
+    expect(parseAddresses("\n")).toEqual([])
     expect(parseDefaultRoute("")).toBeUndefined()
   })
 
@@ -37,7 +35,7 @@ describe("iproute2 -json output", () => {
     expect(() => parseLinks(`[{"ifindex":4,"mtu":1450}]`)).toThrow("ifname: missing")
     expect(() => parseLinks(`[{"ifindex":4,"ifname":"kl","mtu":1450,"linkinfo":[]}]`)).toThrow("linkinfo: expected an object, got an array")
     expect(() => parseAddresses(`[{"ifname":"v0","mtu":1500,"addr_info":{}}]`)).toThrow("addr_info: expected an array, got object")
-    expect(() => parseFloodDestinations(`{"mac":"00:00:00:00:00:00"}`)).toThrow("output: expected an array, got object")
-    expect(() => parseFloodDestinations(`[null]`)).toThrow("entry 0: expected an object, got null")
+    expect(() => parseLinks(`{"ifname":"kl"}`)).toThrow("output: expected an array, got object")
+    expect(() => parseAddresses(`[null]`)).toThrow("entry 0: expected an object, got null")
   })
 })
