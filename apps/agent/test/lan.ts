@@ -15,6 +15,8 @@ export interface LanOptions {
   readonly extra?: string
   readonly up?: string
   readonly change?: string
+  /** The resync period; 1s unless a test needs the kernel's events to do the work alone. */
+  readonly resync?: string
 }
 
 /** A static-membership config like a user would write. */
@@ -22,7 +24,7 @@ export const lanConfig = (options: LanOptions) => {
   const service = options.service ?? "default/lan"
   return [
     `services: [${service}]`,
-    "resync_interval: 1s",
+    `resync_interval: ${options.resync ?? "1s"}`,
     "hooks:",
     `  up: ${options.up ?? "[]"}`,
     `  change: ${options.change ?? "[]"}`,
@@ -45,7 +47,10 @@ export interface Lan {
 }
 
 /** Starts one agent per pod, every pod a member, each with the address-assigning `up` hook. */
-export const startLan = async (net: PodNetwork, options: { extra?: string; change?: (pod: Pod) => string } = {}): Promise<Lan> => {
+export const startLan = async (
+  net: PodNetwork,
+  options: { extra?: string; change?: (pod: Pod) => string; resync?: string } = {}
+): Promise<Lan> => {
   const dir = mkdtempSync(join(tmpdir(), "kubelan-lan-"))
   const agents: Array<AgentProcess> = []
   const upLog = (pod: Pod) => join(dir, `up-${pod.index}.log`)
@@ -59,7 +64,8 @@ export const startLan = async (net: PodNetwork, options: { extra?: string; chang
           members: net.pods.map((p) => p.ip),
           up: upHookAssigningAddress(upLog(pod)),
           ...(options.change ? { change: options.change(pod) } : {}),
-          ...(options.extra ? { extra: options.extra } : {})
+          ...(options.extra ? { extra: options.extra } : {}),
+          ...(options.resync ? { resync: options.resync } : {})
         })
     })
     agents[pod.index] = agent

@@ -215,7 +215,12 @@ export const configKeys = {
     oneOf<PeerPolicy>(["all", "serving", "ready"]),
     "which endpoints become peers: all, serving or ready"
   ),
-  resyncInterval: key("resync_interval", "10s", duration(1000, day), "period of the full resync that repairs drift (1s..24h)"),
+  resyncInterval: key(
+    "resync_interval",
+    "60s",
+    duration(1000, day),
+    "period of the full resync that repairs what the kernel's change events did not report (1s..24h)"
+  ),
   discoveryBackend: key(
     "discovery.backend",
     "kubernetes",

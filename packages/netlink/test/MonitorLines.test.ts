@@ -33,11 +33,11 @@ describe("bridge monitor lines", () => {
     ).toEqual([])
   })
 
-  it("ignores other interfaces, including one whose name starts with ours", () => {
-    expect(monitorChanges(lines.slice(4), "kl0")).toEqual([])
-    expect(monitorChanges(lines.slice(4), "eth0")).toEqual([
+  it("counts a change of any link (the underlay's MTU is the interface's), and FDB changes of no other interface", () => {
+    expect(monitorChanges(lines.slice(4), "kl0")).toEqual([
       { kind: "link", detail: "3: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500" }
     ])
+    expect(monitorChanges(["00:00:00:00:00:00 dev kl01 dst 10.9.0.8 self permanent"], "kl0")).toEqual([])
   })
 
   it("reads a deleted link and a deleted entry as changes", () => {
@@ -50,7 +50,7 @@ describe("bridge monitor lines", () => {
   })
 
   it("takes a name with regular-expression characters literally", () => {
-    expect(monitorChanges(["7: k.l+0: <UP> mtu 1450 "], "k.l+0")).toHaveLength(1)
-    expect(monitorChanges(["7: kxll0: <UP> mtu 1450 "], "k.l+0")).toEqual([])
+    expect(monitorChanges(["00:00:00:00:00:00 dev k.l+0 dst 10.9.0.8 self permanent"], "k.l+0")).toHaveLength(1)
+    expect(monitorChanges(["00:00:00:00:00:00 dev kxll0 dst 10.9.0.8 self permanent"], "k.l+0")).toEqual([])
   })
 })
