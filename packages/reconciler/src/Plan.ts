@@ -52,6 +52,8 @@ export interface LoopState {
   readonly failures: number
   /** The last failure's text, so a failure that repeats is not logged in full again. */
   readonly lastError: string | undefined
+  /** The desired peers last computed, and for what: a resync with nothing new computes none. */
+  readonly desired: { readonly snapshot: MembershipSnapshot; readonly selection: string; readonly peers: DesiredPeers } | undefined
 }
 
 export const initialState: LoopState = {
@@ -61,7 +63,8 @@ export const initialState: LoopState = {
   reportedSkips: new Set(),
   ready: false,
   failures: 0,
-  lastError: undefined
+  lastError: undefined,
+  desired: undefined
 }
 
 /** What a pass reads from the kernel before deciding. */
@@ -155,18 +158,26 @@ export const planFdb = (input: {
   readonly state: LoopState
 }): FdbPlan => {
   const { config, underlay, snapshot, kernel, state } = input
-  const desired = desiredPeers(snapshot, {
+  const selection = {
     self: underlay.address,
     family: underlay.family,
     include: config.peers.include,
     broadcast: subnetBroadcast(underlay.address, underlay.prefixLength)
-  })
+  }
+  const selectionKey = `${selection.self} ${selection.family} ${selection.include} ${selection.broadcast}`
+  const desired =
+    state.desired?.snapshot === snapshot && state.desired.selection === selectionKey
+      ? state.desired.peers
+      : desiredPeers(snapshot, selection)
   const synced = isFullySynced(snapshot)
   const full = diffPeers(desired.peers, kernel)
   // Until every source has listed once, a missing peer may just be unlisted yet: keep it.
   const diff = synced ? full : { add: full.add, remove: [] }
+  // Nothing to write for the same desired peers as last time: the kernel holds what was programmed.
+  const unchanged = diff.add.length === 0 && diff.remove.length === 0 && synced && desired === state.desired?.peers
   const removed = new Set(diff.remove)
-  const programmed = [...kernel.filter((address) => !removed.has(address)), ...diff.add].sort()
+  const programmed =
+    unchanged && state.known !== undefined ? state.known : [...kernel.filter((address) => !removed.has(address)), ...diff.add].sort()
   const fresh = new Set<string>()
   const newSkips = desired.skipped.filter((skip) => {
     const key = skipKey(skip)
@@ -188,7 +199,8 @@ export const planFdb = (input: {
       known: programmed,
       byService: desired.byService,
       reportedSkips: fresh.size === 0 ? state.reportedSkips : new Set([...state.reportedSkips, ...fresh]),
-      ready: state.ready || synced
+      ready: state.ready || synced,
+      desired: { snapshot, selection: selectionKey, peers: desired }
     }
   }
 }

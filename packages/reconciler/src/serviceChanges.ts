@@ -10,6 +10,7 @@ export const serviceChanges = (
   before: ReadonlyMap<string, ReadonlySet<string>>,
   after: ReadonlyMap<string, ReadonlySet<string>>
 ): ReadonlyArray<ServiceChange> => {
+  if (before === after) return []
   const changes: Array<ServiceChange> = []
   const services = [...new Set([...before.keys(), ...after.keys()])].sort()
   for (const service of services) {
