@@ -58,6 +58,8 @@ interface AgentRecord {
   readonly spans: Array<{ from: number; to: number | undefined }>
   restarts: number
   monitor: ChildProcess | undefined
+  /** Times the monitor lost events (the kernel's ENOBUFS) and a dump put the record right. */
+  resyncs: number
 }
 
 /** Whether a process holds a socket yet: `bridge monitor` makes its netlink socket bound to the FDB group first. */
@@ -77,8 +79,32 @@ const hasSocket = (pid: number) => {
 
 const floodLine = /^(Deleted )?00:00:00:00:00:00 dev (\S+) dst (\S+) /
 
+/** The entries after applying the changes in (`from`, `until`] to `start`. */
+const replay = (
+  start: ReadonlyArray<string>,
+  changes: ReadonlyArray<{ at: number; dst: string; added: boolean }>,
+  until: number,
+  from = -1
+) => {
+  const entries = new Set(start)
+  for (const change of changes) {
+    if (change.at <= from || change.at > until) continue
+    if (change.added) entries.add(change.dst)
+    else entries.delete(change.dst)
+  }
+  return entries
+}
+
 /** Every real agent's FDB, from `bridge monitor fdb` in its namespace, and when it was live. */
 export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock) => {
+  /** The zero-MAC destinations on the interface now; undefined when the dump failed. */
+  const dumpFdb = async (netns: string) => {
+    const result = await sh("bridge", ["-n", netns, "-json", "fdb", "show", "dev", interfaceName], { allowFailure: true })
+    if (result.exitCode !== 0) return undefined
+    return (JSON.parse(result.stdout.trim() === "" ? "[]" : result.stdout) as Array<{ mac: string; dst?: string }>)
+      .filter((entry) => entry.mac === "00:00:00:00:00:00" && entry.dst !== undefined)
+      .map((entry) => entry.dst as string)
+  }
   const agents = new Map<string, AgentRecord>()
   const attach = (running: RunningPod) => {
     const record: AgentRecord = {
@@ -90,10 +116,11 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
       changes: [],
       spans: [],
       restarts: 0,
-      monitor: undefined
+      monitor: undefined,
+      resyncs: 0
     }
     agents.set(running.uid, record)
-    const monitor = spawn("bridge", ["-n", running.netns, "monitor", "fdb"], { stdio: ["ignore", "pipe", "ignore"] })
+    const monitor = spawn("bridge", ["-n", running.netns, "monitor", "fdb"], { stdio: ["ignore", "pipe", "pipe"] })
     monitor.on("error", () => {})
     record.monitor = monitor
     if (monitor.stdout)
@@ -102,6 +129,29 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
         if (match && match[2] === interfaceName)
           record.changes.push({ at: clock.now(), dst: match[3] as string, added: match[1] === undefined })
       })
+    // A burst (an agent programming thousands of peers while the simulator is busy) can overflow
+    // the monitor's socket: the kernel drops events and says so once (ENOBUFS). A dump then puts
+    // the record right, the missed changes dated at the dump: an upper bound on when they happened.
+    let resyncing = false
+    const resync = () => {
+      if (resyncing) return
+      resyncing = true
+      const at = clock.now()
+      void dumpFdb(running.netns).then((entries) => {
+        resyncing = false
+        if (entries === undefined || record.start === undefined) return
+        const recorded = replay(record.start.entries, record.changes, at, record.start.at)
+        const dumped = new Set(entries)
+        for (const dst of dumped) if (!recorded.has(dst)) record.changes.push({ at, dst, added: true })
+        for (const dst of recorded) if (!dumped.has(dst)) record.changes.push({ at, dst, added: false })
+        record.changes.sort((a, b) => a.at - b.at)
+        record.resyncs++
+      })
+    }
+    if (monitor.stderr)
+      createInterface({ input: monitor.stderr }).on("line", (line) => {
+        if (/No buffer space/.test(line)) resync()
+      })
     // The dump starts once the monitor has its netlink socket (bound, so subscribed, as it is
     // made): every change after the dump began is then seen, and is replayed on the dump.
     const dumpWhenListening = (tries: number) => {
@@ -109,13 +159,8 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
       if (!listening && tries > 0) return void setTimeout(() => dumpWhenListening(tries - 1), 20)
       setTimeout(() => {
         const at = clock.now()
-        void sh("bridge", ["-n", running.netns, "-json", "fdb", "show", "dev", interfaceName], { allowFailure: true }).then((result) => {
-          const entries = (
-            JSON.parse(result.exitCode === 0 && result.stdout.trim() !== "" ? result.stdout : "[]") as Array<{ mac: string; dst?: string }>
-          )
-            .filter((entry) => entry.mac === "00:00:00:00:00:00" && entry.dst !== undefined)
-            .map((entry) => entry.dst as string)
-          record.start = { at, entries }
+        void dumpFdb(running.netns).then((entries) => {
+          record.start = { at, entries: entries ?? [] }
         })
       }, 50)
     }
@@ -161,17 +206,14 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
     },
     /** Agent container restarts seen, over every pod. */
     restarts: () => [...agents.values()].reduce((sum, record) => sum + record.restarts, 0),
+    /** Times a monitor lost events and a dump put its record right, over every agent. */
+    resyncs: () => [...agents.values()].reduce((sum, record) => sum + record.resyncs, 0),
     histories: (): ReadonlyArray<FdbHistory> =>
       [...agents.values()].flatMap((record) =>
         record.start === undefined
           ? []
           : record.spans.map((span, index) => {
-              const before = record.changes.filter((change) => change.at > (record.start?.at ?? 0) && change.at <= span.from)
-              const entries = new Set(record.start?.entries ?? [])
-              for (const change of before) {
-                if (change.added) entries.add(change.dst)
-                else entries.delete(change.dst)
-              }
+              const entries = replay(record.start?.entries ?? [], record.changes, span.from, record.start?.at ?? 0)
               return {
                 agent: `${record.pod}@${record.uid.slice(0, 8)}#${index}`,
                 pod: record.pod,
