@@ -36,6 +36,8 @@ export interface Recorded {
   readonly pings: ReadonlyArray<PingPair>
   readonly resources: ReadonlyArray<{ at: number; pod: string; pid: number; rssBytes: number; cpuSeconds: number }>
   readonly restarts: number
+  /** Times a recorder's monitor lost events and a dump put its record right (those changes are dated at the dump). */
+  readonly recorderResyncs: number
   readonly measures: ReadonlyMap<string, number>
   readonly checks: { readonly passed: number; readonly failed: number; readonly failures: ReadonlyArray<string> }
   readonly faults: ReadonlyArray<Fault>
@@ -100,6 +102,7 @@ export const buildReport = (recorded: Recorded) => {
     "checks.passed": recorded.checks.passed,
     "steps.failed": recorded.steps.filter((step) => step.error !== undefined).length,
     "fabric.vxlan_packets": recorded.fabricVxlanPackets,
+    "recorder.resyncs": recorded.recorderResyncs,
     ...Object.fromEntries([...recorded.measures].map(([name, millis]) => [`measure.${name}`, millis]))
   }
   const parsed = recorded.scenario.expect.map(parseExpectation)
@@ -174,6 +177,10 @@ export const summary = (report: Report, reportDir: string | undefined) => {
     `  membership events ${formatValue("convergence.count", m["convergence.count"])}: convergence p50 ${formatValue("convergence.p50", m["convergence.p50"])}, p99 ${formatValue("convergence.p99", m["convergence.p99"])}, max ${formatValue("convergence.max", m["convergence.max"])}, never ${m["convergence.unconverged"]}`,
     `  probes ${m["probes.sent"]} sent, ${m["probes.lost"]} lost; FDB wrong removals ${m["fdb.wrong_removals"]}, missing ${m["fdb.missing"]}, stale ${m["fdb.stale"]}; agent restarts ${m["agents.restarts"]}`
   )
+  if ((m["recorder.resyncs"] ?? 0) > 0)
+    lines.push(
+      `  the FDB recorder lost kernel events ${m["recorder.resyncs"]} time(s) and read the FDB again: changes it missed are dated when it read them (an upper bound)`
+    )
   for (const verdict of report.expectations)
     lines.push(`  ${verdict.held ? "held  " : "FAILED"} ${verdict.expectation}${verdict.held ? "" : ` — ${verdict.why}`}`)
   if (reportDir !== undefined) lines.push(`  report: ${reportDir}/report.html (and report.json)`)

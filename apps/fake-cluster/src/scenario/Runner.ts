@@ -117,6 +117,7 @@ export const runScenario = async (scenario: Scenario, options: { reportDir?: str
       pings: pings?.pairs ?? [],
       resources: resources.samples,
       restarts: fdbs.restarts(),
+      recorderResyncs: fdbs.resyncs(),
       measures: context.measures,
       checks: context.checks,
       faults: context.faults,
