@@ -240,13 +240,15 @@ describe("process hygiene", () => {
     await eventually(async () => ((await monitors()).length === 0 ? true : undefined), { what: "the monitors to die with the agent" })
   })
 
-  it("a monitor that dies is logged and started again", async () => {
+  it("a monitor that dies is logged and started again, and what changed while it was gone is repaired (no resync)", async () => {
     const p = await pod("monitordies")
-    const agent = begin({ netns: p.netns, config: lanConfig({ members: ["10.99.0.50"] }) })
+    const agent = begin({ netns: p.netns, config: lanConfig({ members: ["10.99.0.50"], resync: "1h" }) })
     await agent.waitReady()
     const bridgeMonitor = (await processesIn(p.netns)).find((proc) => /bridge .*monitor link fdb/.test(proc.command))
     expect(bridgeMonitor).toBeDefined()
     process.kill(bridgeMonitor!.pid, "SIGKILL")
+    // Unseen: no monitor listens while the entry goes.
+    await run("bridge", ["-n", p.netns, "fdb", "del", "00:00:00:00:00:00", "dev", "kubelan", "dst", "10.99.0.50"])
     await eventually(async () => (agent.output().includes("kernel monitor for kubelan failed, restarting it in 1s") ? true : undefined), {
       what: "the monitor's death in the log"
     })
@@ -256,6 +258,9 @@ describe("process hygiene", () => {
         what: "a new monitor"
       }
     )
+    await eventually(async () => ((await fdbDestinations(p.netns, "kubelan")).includes("10.99.0.50") ? true : undefined), {
+      what: "the entry deleted while no monitor listened to come back"
+    })
   })
 
   it("a removed working directory does not break iproute2", async () => {

@@ -46,13 +46,19 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       )
     )
 
-  // `name` spelled out: a link called `help` or `type` is still a name to iproute2.
+  // `name` spelled out: a link called `help` or `type` is still a name to iproute2. One command
+  // makes it with its MTU and up, and `-echo` answers with the new link, so nothing is read after.
   const createVxlan = (spec: VxlanSpec) =>
     run("ip", [
+      "-echo",
+      "-json",
       "link",
       "add",
       "name",
       spec.name,
+      "mtu",
+      String(spec.mtu),
+      "up",
       "type",
       "vxlan",
       "id",
@@ -62,7 +68,15 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       "dstport",
       String(spec.port),
       "learning"
-    ])
+    ]).pipe(
+      Effect.flatMap((text) => decode("ip link add", () => parseLinks(text)[0]?.ifindex)),
+      // An iproute2 without -echo answers nothing: read the new link instead.
+      Effect.flatMap((ifindex) =>
+        ifindex !== undefined
+          ? Effect.succeed(ifindex)
+          : readLink(spec.name).pipe(Effect.map((link) => Option.match(link, { onNone: () => -1, onSome: (found) => found.ifindex })))
+      )
+    )
 
   const deleteLink = (name: string) =>
     run("ip", ["link", "delete", "dev", name]).pipe(

@@ -73,13 +73,14 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
         port: spec.port,
         local: spec.local,
         learning: true,
-        mtu: 1500,
-        up: false
+        mtu: spec.mtu,
+        up: true
       }
       yield* updateLinks((links) => links.set(spec.name, { state, fdb: new Set() }) !== undefined, {
         kind: "link",
         detail: `created ${spec.name}`
       })
+      return state.ifindex
     })
 
   /** As the kernel: the link goes with its FDB, and both changes are reported. */

@@ -15,10 +15,21 @@ export interface FloodEntryChange {
   readonly added: boolean
 }
 
+/** A link as a link event showed it. */
+export interface LinkEvent {
+  readonly ifindex: number
+  readonly name: string
+  readonly up: boolean
+  readonly mtu: number
+  readonly deleted: boolean
+}
+
 /** A change the kernel reported on the interface: a cue to look again. */
 export interface KernelChange {
   readonly kind: "link" | "fdb"
   readonly detail: string
+  /** For link changes, the link the event showed, so the agent can tell the echo of its own change. */
+  readonly link?: LinkEvent
   /**
    * For FDB changes, the flood (zero-MAC) entries the kernel named, so the agent can tell the
    * echo of its own writes from someone else's change; absent when the monitor cannot say (it

@@ -5,7 +5,8 @@ import { type EnsureResult, type LinkState, type VxlanSpec, vxlanIncompatibiliti
 /** The primitive link operations that `ensureVxlan` is built from, so every layer shares its logic. */
 export interface LinkOps {
   readonly readLink: (name: string) => Effect.Effect<Option.Option<LinkState>, NetlinkError>
-  readonly createVxlan: (spec: VxlanSpec) => Effect.Effect<void, NetlinkError>
+  /** Creates the link with the spec's MTU, up; answers its ifindex. */
+  readonly createVxlan: (spec: VxlanSpec) => Effect.Effect<number, NetlinkError>
   readonly deleteLink: (name: string) => Effect.Effect<void, NetlinkError>
   readonly setMtuUp: (name: string, mtu: number) => Effect.Effect<void, NetlinkError>
 }
@@ -17,21 +18,15 @@ export interface LinkOps {
 export const ensureVxlanWith = (ops: LinkOps) =>
   Effect.fnUntraced(function* (spec: VxlanSpec) {
     const existing = yield* ops.readLink(spec.name)
-    let action: EnsureResult["action"] = "created"
-    let reasons: ReadonlyArray<string> = []
-    if (Option.isSome(existing)) {
-      // Only a VXLAN link may be adopted or recreated: a veth, a bridge or lo of that name is the pod's own.
-      if (existing.value.kind !== "vxlan") return yield* new ForeignLinkError({ name: spec.name, kind: existing.value.kind })
-      reasons = vxlanIncompatibilities(spec, existing.value)
-      if (reasons.length === 0) action = "adopted"
-      else {
-        action = "recreated"
-        yield* ops.deleteLink(spec.name)
-      }
+    if (Option.isNone(existing)) return { ifindex: yield* ops.createVxlan(spec), action: "created", reasons: [] } satisfies EnsureResult
+    const link = existing.value
+    // Only a VXLAN link may be adopted or recreated: a veth, a bridge or lo of that name is the pod's own.
+    if (link.kind !== "vxlan") return yield* new ForeignLinkError({ name: spec.name, kind: link.kind })
+    const reasons = vxlanIncompatibilities(spec, link)
+    if (reasons.length > 0) {
+      yield* ops.deleteLink(spec.name)
+      return { ifindex: yield* ops.createVxlan(spec), action: "recreated", reasons } satisfies EnsureResult
     }
-    if (action !== "adopted") yield* ops.createVxlan(spec)
-    const state = Option.getOrUndefined(existing)
-    if (action !== "adopted" || state === undefined || state.mtu !== spec.mtu || !state.up) yield* ops.setMtuUp(spec.name, spec.mtu)
-    const link = yield* ops.readLink(spec.name)
-    return { ifindex: Option.match(link, { onNone: () => -1, onSome: (found) => found.ifindex }), action, reasons } satisfies EnsureResult
+    if (link.mtu !== spec.mtu || !link.up) yield* ops.setMtuUp(spec.name, spec.mtu)
+    return { ifindex: link.ifindex, action: "adopted", reasons } satisfies EnsureResult
   })

@@ -1,6 +1,6 @@
 import { type KubelanConfig, subnetBroadcast } from "@kubelan/config"
 import { isFullySynced, type MembershipSnapshot, type SkippedEndpoint } from "@kubelan/discovery"
-import { type FdbDiff, type FloodEntryChange, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
+import { type FdbDiff, type FloodEntryChange, type LinkEvent, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
 import { type DesiredPeers, desiredPeers } from "./desiredPeers.ts"
 import { diffPeers } from "./diffPeers.ts"
 import type { AgentStatus } from "./Status.ts"
@@ -15,18 +15,33 @@ import { type ServiceChange, serviceChanges } from "./serviceChanges.ts"
 /** Why a pass runs. Only a cue: every pass recomputes from the latest config and membership. */
 export type Trigger = "start" | "config" | "membership" | "kernel-link" | "kernel-fdb" | "resync" | "retry"
 
-/** A cue: a trigger, or the kernel naming the flood entries it added and deleted. */
-export type Cue = Trigger | { readonly trigger: "kernel-fdb"; readonly entries: ReadonlyArray<FloodEntryChange> }
+/** A cue: a trigger, or the kernel showing what it changed (flood entries, or a link as it is now). */
+export type Cue =
+  | Trigger
+  | { readonly trigger: "kernel-fdb"; readonly entries: ReadonlyArray<FloodEntryChange> }
+  | { readonly trigger: "kernel-link"; readonly link: LinkEvent }
 
 export const triggerOf = (cue: Cue): Trigger => (typeof cue === "string" ? cue : cue.trigger)
 
 /**
- * Whether the kernel's report agrees with what this agent last programmed: the echo of its own
- * batch (an entry it added now present, one it deleted now gone). Anything else is someone
- * else's change, or an order of events this agent cannot vouch for: read the FDB.
+ * Whether the kernel's report agrees with what this agent last did: the echo of its own batch
+ * (an entry it added now present, one it deleted now gone) or of its own interface (the
+ * ifindex it made, up, with its MTU). Anything else is someone else's change, or an order of
+ * events this agent cannot vouch for: read the kernel.
  */
-const isEcho = (cue: Cue, known: ReadonlySet<string> | undefined) =>
-  typeof cue !== "string" && known !== undefined && cue.entries.every((entry) => known.has(entry.dst) === entry.added)
+const isEcho = (cue: Cue, known: ReadonlySet<string> | undefined, applied: Applied | undefined) => {
+  if (typeof cue === "string") return false
+  if ("entries" in cue) return known !== undefined && cue.entries.every((entry) => known.has(entry.dst) === entry.added)
+  const { link } = cue
+  return (
+    applied !== undefined &&
+    link.name === applied.spec.name &&
+    !link.deleted &&
+    link.up &&
+    link.ifindex === applied.ifindex &&
+    link.mtu === applied.spec.mtu
+  )
+}
 
 /** The interface as this agent last made or adopted it. */
 export interface Applied {
@@ -82,16 +97,17 @@ export interface Reads {
 export const readsFor = (cues: ReadonlyArray<Cue>, state: LoopState): Reads => {
   const distrust = state.failures > 0 || state.known === undefined || state.applied === undefined
   const known = state.known === undefined ? undefined : new Set(state.known)
+  const news = cues.filter((cue) => cue !== "membership" && !isEcho(cue, known, state.applied))
   return {
-    fdb: distrust || cues.some((cue) => cue !== "membership" && !isEcho(cue, known)),
-    link: distrust || cues.some((cue) => cue !== "membership" && triggerOf(cue) !== "kernel-fdb")
+    fdb: distrust || news.length > 0,
+    link: distrust || news.some((cue) => triggerOf(cue) !== "kernel-fdb")
   }
 }
 
-/** Whether a batch calls for a pass at all: not when the kernel only echoes this agent's own writes. */
+/** Whether a batch calls for a pass at all: not when the kernel only echoes this agent's own doing. */
 export const needsPass = (cues: ReadonlyArray<Cue>, state: LoopState): boolean => {
   const known = state.known === undefined ? undefined : new Set(state.known)
-  return state.failures > 0 || !cues.every((cue) => isEcho(cue, known))
+  return state.failures > 0 || !cues.every((cue) => isEcho(cue, known, state.applied))
 }
 
 /** The cue a pass is counted under: the most telling of its batch. */

@@ -1,6 +1,6 @@
 import { ConfigSource, type KubelanConfig } from "@kubelan/config"
 import { Discovery, type MembershipSnapshot } from "@kubelan/discovery"
-import { type InterfaceLock, Netlink, type Underlay } from "@kubelan/netlink"
+import { type InterfaceLock, type KernelChange, Netlink, type Underlay } from "@kubelan/netlink"
 import { Cause, Context, Duration, Effect, FiberHandle, Layer, Queue, Ref, Schedule, Stream } from "effect"
 import { Hooks } from "./Hooks.ts"
 import { count, gauge, Metrics, metricNames } from "./Metrics.ts"
@@ -96,12 +96,14 @@ const make = Effect.gen(function* () {
       yield* hooks.enqueue({ hook: "up", argv: config.hooks.up, env: { IFACE: spec.name }, timeoutMillis: config.hooks.timeoutMillis })
     yield* status.update((current) => ({ ...current, started: true, interface: { ...fields, name: spec.name, action } }))
     yield* gauge("up", 1)
-    return {
+    const made = result.action !== "adopted"
+    const next: LoopState = {
       ...state,
       applied: { spec, underlay, ipSetting: config.ip, ifindex: result.ifindex, action },
-      // A new link starts with an empty FDB; an adopted one keeps what the last pass knew.
-      known: result.action === "adopted" ? state.known : undefined
-    } satisfies LoopState
+      // A link made just now has an empty FDB; an adopted one keeps what the last pass knew.
+      known: made ? [] : state.known
+    }
+    return { next, made }
   })
 
   /** Runs what the FDB plan asks for: one batch, the hooks, the log lines, status and metrics. */
@@ -149,11 +151,14 @@ const make = Effect.gen(function* () {
     const underlay =
       needsUnderlay(config, state, reads) || state.applied === undefined ? yield* netlink.detectUnderlay(config.ip) : state.applied.underlay
     const interfacePlan = planInterface(config, underlay, state, reads)
-    let next = interfacePlan.kind === "ensure" ? yield* ensureInterface(config, underlay, interfacePlan, state) : state
+    const ensured = interfacePlan.kind === "ensure" ? yield* ensureInterface(config, underlay, interfacePlan, state) : undefined
+    let next = ensured?.next ?? state
+    // An interface made in this pass has an empty FDB: nothing to read.
+    const made = ensured?.made ?? false
     const snapshot = yield* Ref.get(latestSnapshot)
     let outcome = { added: 0, removed: 0 }
     if (snapshot !== undefined) {
-      const kernel = reads.fdb || next.known === undefined ? yield* netlink.readFdb(interfacePlan.spec.name) : next.known
+      const kernel = next.known !== undefined && (made || !reads.fdb) ? next.known : yield* netlink.readFdb(interfacePlan.spec.name)
       const plan = planFdb({ config, underlay, snapshot, kernel, state: next })
       yield* applyFdbPlan(config, interfacePlan.spec.name, plan, snapshot)
       next = plan.state
@@ -229,16 +234,29 @@ const make = Effect.gen(function* () {
   yield* configSource.changes.pipe(
     Stream.map((loaded) => loaded.config.vxlan.interface),
     Stream.changes,
-    Stream.switchMap((name) =>
-      netlink.changes(name).pipe(
+    Stream.switchMap((name) => {
+      // A monitor started again may have missed changes while it was down: it opens with a cue
+      // that reads everything (no link named), as a resync would.
+      let restarted = false
+      const monitor = Stream.suspend(() => {
+        const changes = netlink.changes(name)
+        if (!restarted) {
+          restarted = true
+          return changes
+        }
+        return Stream.concat(Stream.succeed<KernelChange>({ kind: "link", detail: "the kernel monitor started again" }), changes)
+      })
+      return monitor.pipe(
         Stream.tapError((error) => Effect.logWarning(`kernel monitor for ${name} failed, restarting it in 1s: ${error.message}`)),
         Stream.retry(Schedule.spaced("1 second"))
       )
-    ),
+    }),
     Stream.runForEach((change) =>
       cue(
         change.kind === "link"
-          ? "kernel-link"
+          ? change.link === undefined
+            ? "kernel-link"
+            : { trigger: "kernel-link", link: change.link }
           : change.entries === undefined
             ? "kernel-fdb"
             : { trigger: "kernel-fdb", entries: change.entries }

@@ -62,6 +62,23 @@ describe("what a batch of cues reads", () => {
     }
   })
 
+  it("the interface as this agent made it (its ifindex, up, its MTU) is no news either; any other state of it, or another link, is", () => {
+    const mine = {
+      ifindex: 7,
+      name: Plan.specFor(config, underlay).name,
+      up: true,
+      mtu: Plan.specFor(config, underlay).mtu,
+      deleted: false
+    }
+    const link = (changed: Partial<typeof mine>): Plan.Cue => ({ trigger: "kernel-link", link: { ...mine, ...changed } })
+    expect(Plan.needsPass([link({})], known)).toBe(false)
+    expect(Plan.readsFor([link({})], known)).toEqual({ link: false, fdb: false })
+    for (const changed of [{ up: false }, { mtu: 1400 }, { ifindex: 8 }, { deleted: true }, { name: "eth0" }]) {
+      expect(Plan.needsPass([link(changed)], known), JSON.stringify(changed)).toBe(true)
+      expect(Plan.readsFor([link(changed)], known), JSON.stringify(changed)).toEqual({ link: true, fdb: true })
+    }
+  })
+
   it("link events, resyncs, reloads, retries and the start read the link and the FDB", () => {
     for (const cue of ["kernel-link", "resync", "config", "retry", "start"] as const)
       expect(Plan.readsFor(["membership", cue], known), cue).toEqual({ link: true, fdb: true })
