@@ -18,10 +18,6 @@ import * as Logging from "./Logging.ts"
 import { preflight } from "./Preflight.ts"
 import { version } from "./version.ts"
 
-// Reuse compiled code across starts (many pods start the same bundle on one node). Best effort:
-// where no temporary directory is writable, Node simply compiles as usual.
-module.enableCompileCache?.()
-
 const badConfig = 2
 
 const fail = (lines: ReadonlyArray<string>, code = badConfig): never => {
@@ -122,6 +118,9 @@ switch (command.kind) {
     process.noDeprecation = true
     // SIGHUP reloads (the agent's layer handles it); until that is in place it must not stop the agent.
     process.on("SIGHUP", () => {})
+    // The code compiled while starting goes to the compile cache now, not only at exit: the next
+    // agent started on this node (a restart, another pod) starts from it.
+    setTimeout(() => module.flushCompileCache?.(), 5000).unref()
     Logging.setLogLevel(loaded.config.logLevel)
     const main = Effect.gen(function* () {
       // What only the pod can say (its addresses, its links, other agents) is checked before anything is made.
