@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { httpDate } from "@kubelan/reconciler"
 import { parseListenAddress } from "@kubelan/config"
+import { httpDate } from "@kubelan/reconciler"
 import { Cause, Data, Effect, Exit, Layer, Queue } from "effect"
 
 /**

@@ -37,7 +37,18 @@ describe("HTTP endpoints", () => {
 
   it("every answer carries a Date header in the HTTP form, for now", async () => {
     const agent = lan.agents[0]!
-    const headers = await run("ip", ["netns", "exec", agent.netns, "curl", "-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:8181/healthz"])
+    const headers = await run("ip", [
+      "netns",
+      "exec",
+      agent.netns,
+      "curl",
+      "-s",
+      "-D",
+      "-",
+      "-o",
+      "/dev/null",
+      "http://127.0.0.1:8181/healthz"
+    ])
     const date = /^date: (.*)\r$/im.exec(headers.stdout)?.[1]
     expect(date).toMatch(/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/)
     expect(Math.abs(Date.parse(date ?? "") - Date.now())).toBeLessThan(60_000)
