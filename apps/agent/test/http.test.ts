@@ -135,6 +135,9 @@ describe("deploy/Dockerfile", () => {
     const dockerfile = readFileSync(join(import.meta.dirname, "../../../deploy/Dockerfile"), "utf8")
     const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1]
     expect(JSON.parse(entrypoint ?? "[]")).toEqual(["node", ...agentNodeFlags, "/app/kubelan.mjs"])
+    // The code cache is made with the same options, or V8 refuses it.
+    const cached = /^RUN (\[.*kubelan\.mjs.*\])$/m.exec(dockerfile)?.[1]
+    expect(JSON.parse(cached ?? "[]")).toEqual(["node", ...agentNodeFlags, "/app/kubelan.mjs", "config", "validate"])
     const env = [...dockerfile.matchAll(/^ENV (\S+)=(\S+)$/gm)].map(([, name, value]) => [name, value])
     expect(Object.fromEntries(env)).toEqual(agentNodeEnv)
   })
