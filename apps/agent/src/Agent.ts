@@ -41,17 +41,22 @@ const reloadOnHangup = Layer.effectDiscard(
   })
 )
 
-/** The membership source the config names. client-node is loaded only when it is needed. */
+/**
+ * The membership source the config names. client-node is loaded only when it is needed, and it
+ * starts loading as soon as the layer is described, while the pod's checks run.
+ */
 const discoveryLayer = (backend: DiscoveryBackend): Layer.Layer<Discovery, unknown, ConfigSource.ConfigSource> => {
   switch (backend) {
     case "static":
       return StaticDiscovery.layer
-    case "kubernetes":
-      return Layer.unwrap(
-        Effect.promise(() => import("@kubelan/discovery/kubernetes")).pipe(Effect.map((module) => module.KubernetesDiscovery.layer))
-      )
-    case "dns":
-      return Layer.unwrap(Effect.promise(() => import("@kubelan/discovery/dns")).pipe(Effect.map((module) => module.DnsDiscovery.layer)))
+    case "kubernetes": {
+      const loading = import("@kubelan/discovery/kubernetes")
+      return Layer.unwrap(Effect.promise(() => loading).pipe(Effect.map((module) => module.KubernetesDiscovery.layer)))
+    }
+    case "dns": {
+      const loading = import("@kubelan/discovery/dns")
+      return Layer.unwrap(Effect.promise(() => loading).pipe(Effect.map((module) => module.DnsDiscovery.layer)))
+    }
   }
 }
 

@@ -122,11 +122,13 @@ switch (command.kind) {
     // agent started on this node (a restart, another pod) starts from it.
     setTimeout(() => module.flushCompileCache?.(), 5000).unref()
     Logging.setLogLevel(loaded.config.logLevel)
+    // Described first, so that a backend's module loads while the pod's checks run.
+    const agent = agentLayer(loaded, command.load)
     const main = Effect.gen(function* () {
       // What only the pod can say (its addresses, its links, other agents) is checked before anything is made.
       const problems = yield* preflight(loaded).pipe(Effect.provide(Iproute2Netlink.layer()))
       if (problems.length > 0) return yield* new ConfigError({ problems })
-      return yield* Layer.launch(agentLayer(loaded, command.load))
+      return yield* Layer.launch(agent)
     }).pipe(Effect.provide(Logging.layer(!process.stdout.isTTY)), Effect.annotateLogs({ version }))
     runAgent(main, loaded)
     break

@@ -129,6 +129,16 @@ export const makeFdbWriter = (namespaceArgs: ReadonlyArray<string>, lingerMillis
       linger()
     })
 
+  /** Starts the writer ahead of a batch known to come (an interface just made), so its start overlaps other work. */
+  const warm = () => {
+    try {
+      child ??= start()
+      linger()
+    } catch {
+      // The batch itself will report it.
+    }
+  }
+
   /** Ends the writer now; the next batch starts a fresh one. */
   const close = (reason = "the agent is stopping") => {
     if (idle !== undefined) clearTimeout(idle)
@@ -137,5 +147,5 @@ export const makeFdbWriter = (namespaceArgs: ReadonlyArray<string>, lingerMillis
     ending?.kill("SIGKILL")
   }
 
-  return { command, write, close }
+  return { command, write, warm, close }
 }

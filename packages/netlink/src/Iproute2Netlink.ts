@@ -49,6 +49,10 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
   // `name` spelled out: a link called `help` or `type` is still a name to iproute2. One command
   // makes it with its MTU and up, and `-echo` answers with the new link, so nothing is read after.
   const createVxlan = (spec: VxlanSpec) =>
+    // Its FDB is filled next: the batch writer starts while the link is made.
+    Effect.sync(writer.warm).pipe(Effect.andThen(makeLink(spec)))
+
+  const makeLink = (spec: VxlanSpec) =>
     run("ip", [
       "-echo",
       "-json",

@@ -1,6 +1,5 @@
+import { zeroMac } from "./Iproute2Json.ts"
 import type { FloodEntryChange, KernelChange } from "./Netlink.ts"
-
-const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
  * What lines of `bridge monitor link fdb` say about one interface: a link change for the
@@ -13,17 +12,36 @@ const literally = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
  */
 export const monitorChanges = (lines: ReadonlyArray<string>, name: string): ReadonlyArray<KernelChange> => {
   const link = /^(Deleted )?(\d+): ([^:@\s]+)(@\S+)?: <([^>]*)>(?:.* mtu (\d+))?/
-  const flood = new RegExp(`^(Deleted )?00:00:00:00:00:00 dev ${literally(name)} dst (\\S+)`)
+  const floodPrefix = `${zeroMac} dev ${name} dst `
   const changes: Array<KernelChange> = []
-  // The last line about a link says how it is now: one change for the interface, one for any other link.
-  const linkLines = lines.filter((line) => link.test(line))
-  const about = (ours: boolean) => linkLines.filter((line) => (link.exec(line)?.[3] === name) === ours).at(-1)
-  for (const last of [about(true), about(false)]) {
-    const shown = last === undefined ? null : link.exec(last)
-    if (last === undefined || shown === null) continue
+  const entries: Array<FloodEntryChange> = []
+  let firstFlood: string | undefined
+  let ours: RegExpExecArray | undefined
+  let other: RegExpExecArray | undefined
+  // Thousands of lines come at once when a batch is programmed: plain string checks first.
+  for (const line of lines) {
+    const deleted = line.startsWith("Deleted ")
+    const text = deleted ? line.slice(8) : line
+    if (text.startsWith(floodPrefix)) {
+      firstFlood ??= line.trim()
+      const dst = text.slice(floodPrefix.length)
+      const end = dst.indexOf(" ")
+      entries.push({ dst: end === -1 ? dst : dst.slice(0, end), added: !deleted })
+      continue
+    }
+    const first = text.charCodeAt(0)
+    if (first < 48 || first > 57) continue
+    // The last line about a link says how it is now: one change for the interface, one for any other link.
+    const shown = link.exec(line)
+    if (shown === null) continue
+    if (shown[3] === name) ours = shown
+    else other = shown
+  }
+  for (const shown of [ours, other]) {
+    if (shown === undefined) continue
     changes.push({
       kind: "link",
-      detail: last.trim(),
+      detail: shown.input.trim(),
       link: {
         ifindex: Number(shown[2]),
         name: shown[3] as string,
@@ -32,14 +50,6 @@ export const monitorChanges = (lines: ReadonlyArray<string>, name: string): Read
         deleted: shown[1] !== undefined
       }
     })
-  }
-  const entries: Array<FloodEntryChange> = []
-  let firstFlood: string | undefined
-  for (const line of lines) {
-    const match = flood.exec(line)
-    if (match === null) continue
-    firstFlood ??= line.trim()
-    entries.push({ dst: match[2] as string, added: match[1] === undefined })
   }
   if (firstFlood !== undefined) changes.push({ kind: "fdb", detail: firstFlood, entries })
   return changes

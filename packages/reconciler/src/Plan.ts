@@ -94,9 +94,21 @@ export interface Reads {
  * as a kernel event, a resync or a reload; all but an FDB event also check the link. After a
  * failure the pass may have half-applied, so everything is read again.
  */
+/** `known` as a set, made once per value: a burst of echoes checks thousands of entries against it. */
+const knownSets = new WeakMap<ReadonlyArray<string>, ReadonlySet<string>>()
+const knownSet = (known: ReadonlyArray<string> | undefined) => {
+  if (known === undefined) return undefined
+  let set = knownSets.get(known)
+  if (set === undefined) {
+    set = new Set(known)
+    knownSets.set(known, set)
+  }
+  return set
+}
+
 export const readsFor = (cues: ReadonlyArray<Cue>, state: LoopState): Reads => {
   const distrust = state.failures > 0 || state.known === undefined || state.applied === undefined
-  const known = state.known === undefined ? undefined : new Set(state.known)
+  const known = knownSet(state.known)
   const news = cues.filter((cue) => cue !== "membership" && !isEcho(cue, known, state.applied))
   return {
     fdb: distrust || news.length > 0,
@@ -106,7 +118,7 @@ export const readsFor = (cues: ReadonlyArray<Cue>, state: LoopState): Reads => {
 
 /** Whether a batch calls for a pass at all: not when the kernel only echoes this agent's own doing. */
 export const needsPass = (cues: ReadonlyArray<Cue>, state: LoopState): boolean => {
-  const known = state.known === undefined ? undefined : new Set(state.known)
+  const known = knownSet(state.known)
   return state.failures > 0 || !cues.every((cue) => isEcho(cue, known, state.applied))
 }
 
