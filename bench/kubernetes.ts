@@ -1,18 +1,16 @@
 // The kubernetes backend end to end: kube-fake in the pod's namespace, the agent bundle run as
 // the image runs it, the kernel's own FDB events as the clock.
-import { readFileSync } from "node:fs"
-import { type AgentProcess, endpointSlice, makePodNetwork, run, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
+import { type AgentProcess, endpointSlice, makePodNetwork, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
 import { fdbEvents } from "./fdbEvents.ts"
-import { fmt, verdict } from "./stats.ts"
 
 const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
-const address = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
+export const peerAddress = (i: number) => `10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
 }
 
-const withAgent = async <A>(
+export const withAgent = async <A>(
   purpose: string,
   setup: (api: Awaited<ReturnType<typeof startKubeFakeInNetns>>) => Promise<void>,
   body: (context: {
@@ -20,8 +18,10 @@ const withAgent = async <A>(
     api: Awaited<ReturnType<typeof startKubeFakeInNetns>>
     agent: AgentProcess
     startedAt: number
-    readyAt: () => Promise<number>
-  }) => Promise<A>
+    /** When the agent logged that its first full sync was programmed (watched from its start). */
+    readyAt: number
+  }) => Promise<A>,
+  nodeFlags?: ReadonlyArray<string>
 ) => {
   const net = await makePodNetwork({ purpose, pods: 1 })
   const netns = net.pods[0]!.netns
@@ -29,16 +29,22 @@ const withAgent = async <A>(
   try {
     await setup(api)
     const startedAt = performance.now()
-    const agent = startAgent({ netns, config: "services: [lan]\n", env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" } })
-    const readyAt = async () => {
-      for (;;) {
+    const agent = startAgent({
+      netns,
+      config: "services: [lan]\n",
+      env: { KUBECONFIG: api.kubeconfig, KL_NAMESPACE: "default" },
+      ...(nodeFlags === undefined ? {} : { nodeFlags })
+    })
+    const ready = (async () => {
+      for (let polls = 0; polls < 15_000; polls++) {
         if (agent.output().includes("ready: first full membership sync programmed")) return performance.now()
         await new Promise((resolve) => setTimeout(resolve, 2))
       }
-    }
+      return Number.NaN
+    })()
     try {
       await agent.waitReady(30_000)
-      return await body({ netns, api, agent, startedAt, readyAt })
+      return await body({ netns, api, agent, startedAt, readyAt: await ready })
     } finally {
       await agent.kill("SIGKILL")
     }
@@ -48,7 +54,7 @@ const withAgent = async <A>(
   }
 }
 
-const createSlices = async (
+export const createSlices = async (
   api: Awaited<ReturnType<typeof startKubeFakeInNetns>>,
   service: string,
   count: number,
@@ -56,7 +62,7 @@ const createSlices = async (
   offset = 0
 ) => {
   for (let s = 0; s * perSlice < count; s++) {
-    const addresses = Array.from({ length: Math.min(perSlice, count - s * perSlice) }, (_, i) => address(offset + s * perSlice + i))
+    const addresses = Array.from({ length: Math.min(perSlice, count - s * perSlice) }, (_, i) => peerAddress(offset + s * perSlice + i))
     await api.api("POST", slices, endpointSlice(service, `${service}-${s}`, addresses))
   }
 }
@@ -72,7 +78,7 @@ export const benchEventToKernel = async (changes: number) =>
       const extra: Array<string> = []
       let version: string | undefined
       for (let i = 0; i < changes; i++) {
-        const dst = address(50_000 + i)
+        const dst = peerAddress(50_000 + i)
         extra.push(dst)
         const appeared = waiter.appeared(dst)
         const slice = endpointSlice("lan", "lan-extra", extra)
@@ -88,38 +94,6 @@ export const benchEventToKernel = async (changes: number) =>
       return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), changes }
     }
   )
-
-const rssMegabytes = (pid: number | undefined) =>
-  Number(
-    (
-      readFileSync(`/proc/${pid}/status`, "utf8")
-        .split("\n")
-        .find((line) => line.startsWith("VmRSS:")) ?? ""
-    ).replace(/\D+/g, "")
-  ) / 1024
-
-export const benchInitialSync = async (peers: number) => {
-  const { synced, rss } = await withAgent(
-    "bench-init",
-    (api) => createSlices(api, "lan", peers, 100),
-    async ({ startedAt, readyAt, agent }) => {
-      const synced = (await readyAt()) - startedAt
-      await new Promise((resolve) => setTimeout(resolve, 3000))
-      return { synced, rss: rssMegabytes(agent.pid) }
-    }
-  )
-  const net = await makePodNetwork({ purpose: "bench-raw", pods: 1 })
-  try {
-    const netns = net.pods[0]!.netns
-    await run("ip", ["-n", netns, "link", "add", "raw0", "type", "vxlan", "id", "9", "local", net.pods[0]!.ip, "dstport", "4789"])
-    const lines = Array.from({ length: peers }, (_, i) => `fdb append 00:00:00:00:00:00 dev raw0 dst ${address(i)}\n`).join("")
-    const started = performance.now()
-    await run("bridge", ["-n", netns, "-batch", "-"], { input: lines })
-    return { synced, rss, raw: performance.now() - started, peers }
-  } finally {
-    await net.destroy()
-  }
-}
 
 /** Traffic to the agent per membership change, measured by kube-fake's request log. */
 export const benchTrafficPerChange = async (changes: number, unrelated: number) =>
@@ -149,13 +123,13 @@ export const benchTrafficPerChange = async (changes: number, unrelated: number) 
       for (let i = 0; i < changes; i++) {
         if (unrelated > 0)
           for (let n = 0; n < unrelated; n += 10) {
-            const churned = endpointSlice("noise", `noise-${n}`, [address(70_000 + i)])
+            const churned = endpointSlice("noise", `noise-${n}`, [peerAddress(70_000 + i)])
             const current = (await api.api("GET", `${slices}/noise-${n}`)).body.metadata.resourceVersion
             await api.api("PUT", `${slices}/noise-${n}`, { ...churned, metadata: { ...churned.metadata, resourceVersion: current } })
           }
-        const dst = address(80_000 + i)
+        const dst = peerAddress(80_000 + i)
         const appeared = waiter.appeared(dst)
-        const slice = endpointSlice("lan", "lan-0", [...Array.from({ length: 10 }, (_, j) => address(j)), dst])
+        const slice = endpointSlice("lan", "lan-0", [...Array.from({ length: 10 }, (_, j) => peerAddress(j)), dst])
         version = (await api.api("PUT", `${slices}/lan-0`, { ...slice, metadata: { ...slice.metadata, resourceVersion: version } })).body
           .metadata.resourceVersion
         await appeared
@@ -167,21 +141,10 @@ export const benchTrafficPerChange = async (changes: number, unrelated: number) 
   )
 
 export const printKubernetes = (
-  evk: Awaited<ReturnType<typeof benchEventToKernel>>,
-  init: Awaited<ReturnType<typeof benchInitialSync>>,
   quiet: Awaited<ReturnType<typeof benchTrafficPerChange>>,
   noisy: Awaited<ReturnType<typeof benchTrafficPerChange>>
 ) => {
   console.log("Kubernetes backend (kube-fake in the pod's namespace)")
-  console.log(
-    `  event to kernel, following 1000 peers, ${evk.changes} changes: p50 ${fmt(evk.p50)}, p99 ${fmt(evk.p99)}  target p99 ≤ 50 ms: ${verdict(evk.p99, 50)}`
-  )
-  console.log(
-    `  initial sync, agent start to ${init.peers} peers programmed: ${fmt(init.synced)} (raw bridge -batch of the same entries: ${fmt(init.raw)}, ratio ${(init.synced / init.raw).toFixed(1)})  target ≤ 2000 ms: ${verdict(init.synced, 2000)}`
-  )
-  console.log(
-    `  RSS at idle following those ${init.peers} peers through the kubernetes backend: ${init.rss.toFixed(1)} MB (the static agent's target is 100 MB)`
-  )
   console.log(
     `  per membership change: ${quiet.bytes.toFixed(0)} bytes, ${quiet.events.toFixed(2)} EndpointSlice events (no unrelated slices)`
   )

@@ -1,11 +1,11 @@
 // `pnpm bench`: every benchmark, printed as figures and ratios to limits measured in the same run.
 // Needs root (network namespaces) and the agent bundle (`pnpm build`, which `pnpm bench` runs first).
 import { removeNamespacesWithPrefix, testPrefix } from "@kubelan/testkit"
-import { benchAgentFootprint, printAgentFootprint } from "./agentFootprint.ts"
 import { benchSliceUpdates, benchTwentyReplicas, printSliceUpdates, printTwentyReplicas } from "./fakeCluster.ts"
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
+import { benchFootprint, printFootprint } from "./footprint.ts"
 import { benchRepairDuringPass, benchShortWatches, printHardening } from "./hardening.ts"
-import { benchEventToKernel, benchInitialSync, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
+import { benchEventToKernel, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 import { benchOverlayThroughput, benchPhantom5000, benchScale100, printSimulation } from "./simulation.ts"
 
 const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
@@ -13,18 +13,16 @@ const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
 const only = new Set((process.env.KUBELAN_BENCH_ONLY ?? "").split(",").filter((name) => name !== ""))
 const sections: ReadonlyArray<[string, () => Promise<void>]> = [
   ["fdb", async () => printFdbApply(await benchFdbApply([1000, 5000], repeats))],
-  ["footprint", async () => printAgentFootprint(await benchAgentFootprint(Math.max(3, Math.ceil(repeats / 2))))],
   [
-    "kubernetes",
-    async () =>
-      printKubernetes(
-        await benchEventToKernel(200),
-        await benchInitialSync(5000),
-        await benchTrafficPerChange(20, 0),
-        await benchTrafficPerChange(20, 1000)
-      )
+    "footprint",
+    async () => {
+      const footprint = await benchFootprint(repeats)
+      const twenty = await benchTwentyReplicas(20)
+      printFootprint(footprint, twenty, await benchEventToKernel(200))
+      printTwentyReplicas(twenty)
+    }
   ],
-  ["sim", async () => printTwentyReplicas(await benchTwentyReplicas(20))],
+  ["kubernetes", async () => printKubernetes(await benchTrafficPerChange(20, 0), await benchTrafficPerChange(20, 1000))],
   ["slices", async () => printSliceUpdates(await benchSliceUpdates(200))],
   ["hardening", async () => printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))],
   ["simulation", async () => printSimulation(await benchScale100(), await benchPhantom5000(), await benchOverlayThroughput())]
