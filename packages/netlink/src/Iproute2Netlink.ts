@@ -48,10 +48,6 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
 
   // `name` spelled out: a link called `help` or `type` is still a name to iproute2. One command
   // makes it with its MTU and up, and `-echo` answers with the new link, so nothing is read after.
-  const createVxlan = (spec: VxlanSpec) =>
-    // Its FDB is filled next: the batch writer starts while the link is made.
-    Effect.sync(writer.warm).pipe(Effect.andThen(makeLink(spec)))
-
   const makeLink = (spec: VxlanSpec) =>
     run("ip", [
       "-echo",
@@ -81,6 +77,9 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
           : readLink(spec.name).pipe(Effect.map((link) => Option.match(link, { onNone: () => -1, onSome: (found) => found.ifindex })))
       )
     )
+
+  // Its FDB is filled next: the batch writer starts while the link is made.
+  const createVxlan = (spec: VxlanSpec) => Effect.sync(writer.warm).pipe(Effect.andThen(makeLink(spec)))
 
   const deleteLink = (name: string) =>
     run("ip", ["link", "delete", "dev", name]).pipe(
