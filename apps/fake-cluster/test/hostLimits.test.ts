@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 // The machine-wide limits a simulator raises are the machine's: they must come back exactly,
 // and only when the last simulator lets go (also one that died without letting go).
 
-const keys = ["net/ipv4/neigh/default/gc_thresh2", "net/ipv4/neigh/default/gc_thresh3", "net/ipv6/neigh/default/gc_thresh3"]
+const keys = [
+  "net/ipv4/neigh/default/gc_thresh2",
+  "net/ipv4/neigh/default/gc_thresh3",
+  "net/ipv6/neigh/default/gc_thresh3",
+  "net/core/netdev_max_backlog"
+]
 const read = (key: string) => Number(readFileSync(`/proc/sys/${key}`, "utf8").trim())
 const write = (key: string, value: number) => writeFileSync(`/proc/sys/${key}`, String(value))
 
@@ -25,6 +30,7 @@ describe.runIf(process.getuid?.() === 0)("host limits", () => {
     write("net/ipv4/neigh/default/gc_thresh2", 512)
     write("net/ipv4/neigh/default/gc_thresh3", 1024)
     write("net/ipv6/neigh/default/gc_thresh3", 1024)
+    write("net/core/netdev_max_backlog", 1000)
   })
 
   afterAll(() => {
@@ -38,6 +44,7 @@ describe.runIf(process.getuid?.() === 0)("host limits", () => {
     limits.raiseHostLimits()
     expect(read("net/ipv4/neigh/default/gc_thresh3")).toBe(32_768)
     expect(read("net/ipv6/neigh/default/gc_thresh3")).toBe(32_768)
+    expect(read("net/core/netdev_max_backlog")).toBe(16_384)
 
     // A second simulator holds them too; a third died without letting go.
     other = spawn("sleep", ["60"], { stdio: "ignore" })

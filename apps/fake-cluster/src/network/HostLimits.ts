@@ -9,12 +9,18 @@ import { join } from "node:path"
  * peers holds N−1 ARP entries, so 100 pods need about 10,000 where the default hard limit
  * (gc_thresh3) is 1024 — beyond it new neighbours fail ("neighbor table overflow") and overlay
  * pings are lost for tens of seconds. A real node meets the same limit with pods-per-node × (N−1).
+ *
+ * The per-CPU backlog a veth feeds (netdev_max_backlog, 1000) drops what a burst brings beyond it:
+ * one broadcast from a member of a 5,000-member network leaves its pod as 5,000 VXLAN copies at
+ * once, and the copies to the peers last in its FDB's order were dropped every time (one pair of
+ * pods never resolved the other's address). A real node feeding veths has the same limit.
  */
 const wanted: Readonly<Record<string, number>> = {
   "net/ipv4/neigh/default/gc_thresh2": 16_384,
   "net/ipv4/neigh/default/gc_thresh3": 32_768,
   "net/ipv6/neigh/default/gc_thresh2": 16_384,
-  "net/ipv6/neigh/default/gc_thresh3": 32_768
+  "net/ipv6/neigh/default/gc_thresh3": 32_768,
+  "net/core/netdev_max_backlog": 16_384
 }
 
 /** Shared by every simulator on the machine (`up` and each `run`), whatever their state directories. */
