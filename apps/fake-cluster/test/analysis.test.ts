@@ -191,3 +191,12 @@ describe("pings", () => {
     expect(percentile([], 50)).toBeUndefined()
   })
 })
+
+describe("the FDB recorder's clock", () => {
+  it("reads bridge -timestamp lines (UTC) to the millisecond", async () => {
+    const { monitorTimestamp } = await import("../src/scenario/Recorders.ts")
+    expect(monitorTimestamp("Timestamp: Wed Dec  2 16:59:40 2026 765775 usec")).toBe(Date.parse("2026-12-02T16:59:40.765Z") + 0.775)
+    expect(monitorTimestamp("Timestamp: Mon Mar 16 09:05:01 2026 1 usec")).toBe(Date.parse("2026-03-16T09:05:01.000Z") + 0.001)
+    expect(monitorTimestamp("00:00:00:00:00:00 dev kubelan dst 10.0.0.2 self permanent")).toBeUndefined()
+  })
+})

@@ -95,8 +95,21 @@ const replay = (
   return entries
 }
 
+const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+/** `Timestamp: Wed Dec  2 16:59:40 2026 765775 usec` (bridge -timestamp, TZ=UTC) in ms since the epoch. */
+export const monitorTimestamp = (line: string): number | undefined => {
+  const match = /^Timestamp: \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4}) (\d+) usec$/.exec(line.trim())
+  if (match === null) return undefined
+  const [, month, day, hours, minutes, seconds, year, micros] = match
+  const index = months.indexOf(month as string)
+  if (index === -1) return undefined
+  return Date.UTC(Number(year), index, Number(day), Number(hours), Number(minutes), Number(seconds)) + Number(micros) / 1000
+}
+
 /** Every real agent's FDB, from `bridge monitor fdb` in its namespace, and when it was live. */
 export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock) => {
+  const epochOfRunStart = () => Date.now() - clock.now()
   /** The zero-MAC destinations on the interface now; undefined when the dump failed. */
   const dumpFdb = async (netns: string) => {
     const result = await sh("bridge", ["-n", netns, "-json", "fdb", "show", "dev", interfaceName], { allowFailure: true })
@@ -120,14 +133,26 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
       resyncs: 0
     }
     agents.set(running.uid, record)
-    const monitor = spawn("bridge", ["-n", running.netns, "monitor", "fdb"], { stdio: ["ignore", "pipe", "pipe"] })
+    // `-timestamp` dates each event when bridge read it from the kernel, in UTC: the simulator may
+    // be busy (5,000 pods' controllers) and read the line much later.
+    const monitor = spawn("bridge", ["-n", running.netns, "-timestamp", "monitor", "fdb"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TZ: "UTC" }
+    })
     monitor.on("error", () => {})
     record.monitor = monitor
+    let stamped: number | undefined
     if (monitor.stdout)
       createInterface({ input: monitor.stdout }).on("line", (line) => {
+        const stamp = monitorTimestamp(line)
+        if (stamp !== undefined) {
+          stamped = stamp - epochOfRunStart()
+          return
+        }
         const match = floodLine.exec(line)
         if (match && match[2] === interfaceName)
-          record.changes.push({ at: clock.now(), dst: match[3] as string, added: match[1] === undefined })
+          record.changes.push({ at: stamped ?? clock.now(), dst: match[3] as string, added: match[1] === undefined })
+        stamped = undefined
       })
     // A burst (an agent programming thousands of peers while the simulator is busy) can overflow
     // the monitor's socket: the kernel drops events and says so once (ENOBUFS). A dump then puts
