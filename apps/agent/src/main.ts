@@ -12,6 +12,7 @@ import {
 import { ForeignLinkError, InterfaceLocked, Iproute2Netlink } from "@kubelan/netlink"
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
 import { agentLayer } from "./Agent.ts"
+import { missingCapability } from "./Capabilities.ts"
 import { parseCommandLine, usage } from "./Cli.ts"
 import * as HttpServer from "./HttpServer.ts"
 import * as Logging from "./Logging.ts"
@@ -114,6 +115,8 @@ switch (command.kind) {
     break
   case "run": {
     const loaded = loadOrExit(command.load)
+    const capability = missingCapability()
+    if (capability !== undefined) fail([capability])
     // Deprecation notices come from dependencies (client-node's URL polyfill); nothing an operator can act on.
     process.noDeprecation = true
     // SIGHUP reloads (the agent's layer handles it); until that is in place it must not stop the agent.

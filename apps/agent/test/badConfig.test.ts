@@ -159,3 +159,23 @@ describe("bad config", () => {
     )
   })
 })
+
+describe("the container the agent runs in", () => {
+  it("without NET_ADMIN: one line naming the capability, exit 2, nothing made", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubelan-nocap-"))
+    writeFileSync(join(dir, "kubelan.yaml"), base)
+    const [ip, ...argv] = ["ip", ...runInNetnsArgs(net.pods[0]!.netns, ["--config", join(dir, "kubelan.yaml")])]
+    // setpriv drops NET_ADMIN from the bounding set: root then execs without it, as a container would.
+    const netnsExec = argv.slice(0, 3)
+    const agent = argv.slice(3)
+    const result = await execa(ip as string, [...netnsExec, "setpriv", "--bounding-set=-net_admin", "--", ...agent], {
+      reject: false,
+      timeout: 20_000
+    })
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr.trim().split("\n")).toEqual([
+      "kubelan: the container lacks the NET_ADMIN capability, which kubelan needs to create its VXLAN interface and program its FDB: add it to the kubelan container's securityContext (capabilities: { add: [NET_ADMIN] })"
+    ])
+    expect(await links()).not.toContain("kubelan")
+  })
+})
