@@ -144,7 +144,7 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
     columns: podColumns
   }),
   resource("", "v1", "configmaps", "ConfigMap", true, { shortNames: ["cm"] }),
-  resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"] }),
+  resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"], subresources: ["token"] }),
   resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {
     columns: [{ name: "AddressType", path: ["addressType"] }]
   }),
@@ -170,8 +170,14 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
   resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, { nameRule: "pathSegment" }),
   resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, { nameRule: "pathSegment" }),
   resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, { nameRule: "pathSegment" }),
-  resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, { shortNames: ["netpol"] })
+  resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, { shortNames: ["netpol"] }),
+  // Reviews are asked, not stored: `kubectl auth can-i` creates one and reads its answer.
+  resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false),
+  resource("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false)
 ]
+
+/** Kinds that only answer a create: nothing of them is kept. */
+export const reviewResources = new Set(["selfsubjectaccessreviews", "subjectaccessreviews"])
 
 export const groupVersion = (type: ResourceType) => (type.group === "" ? type.version : `${type.group}/${type.version}`)
 

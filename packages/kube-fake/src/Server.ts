@@ -1,17 +1,22 @@
 import { existsSync, unlinkSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createSecureServer } from "node:https"
 import type { AddressInfo } from "node:net"
+import { attributesOf, authenticate, requireAllowed, reviewAccess } from "./Access.ts"
 import { ApiError } from "./ApiError.ts"
 import { coreVersions, groupList, resourceList, versionInfo } from "./DiscoveryDocuments.ts"
 import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
 import { jsonMergePatch, jsonPatch, PatchError, strategicMergePatch } from "./Patch.ts"
+import { decodeProtobuf, isProtobuf } from "./Protobuf.ts"
+import type { UserInfo } from "./Rbac.ts"
 import { clientOf, RequestLog } from "./RequestLog.ts"
-import type { ResourceType } from "./Resources.ts"
+import { type ResourceType, reviewResources } from "./Resources.ts"
 import { type ApiPath, knownGroupVersion, parseApiPath } from "./Router.ts"
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./Selectors.ts"
 import { type Filter, Store, type WatchEvent } from "./Store.ts"
 import { toTable, wantsTable } from "./Table.ts"
+import { makeTokenIssuer } from "./Tokens.ts"
 
 export interface KubeFakeOptions {
   /** `HOST:PORT` for TCP (port 0 = any free port). Default 127.0.0.1:0. */
@@ -26,6 +31,11 @@ export interface KubeFakeOptions {
   readonly gracefulPodDeletion?: boolean
   /** How long a request for a resourceVersion the store has not reached waits before 504 (the real server: 3 s). */
   readonly tooLargeWaitMillis?: number
+  /**
+   * Also serve HTTPS with this certificate on a Unix socket (what pods reach, through a relay):
+   * there requests are authenticated by ServiceAccount token and authorized by RBAC.
+   */
+  readonly tls?: { readonly cert: string; readonly key: string; readonly socket: string }
 }
 
 export interface KubeFakeServer {
@@ -35,21 +45,26 @@ export interface KubeFakeServer {
   readonly requestLog: RequestLog
   /** Applies faults as `POST /_fake/faults` does. */
   fault(request: FaultRequest): void
+  /** A token for a ServiceAccount, as the TokenRequest API issues it (the kubelet mounts these). */
+  issueToken(namespace: string, serviceAccount: string, options?: { pod?: { name: string; uid: string }; seconds?: number }): string
   close(): Promise<void>
 }
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-const readBody = (request: IncomingMessage) =>
-  new Promise<string>((resolve, reject) => {
-    let body = ""
-    request.setEncoding("utf8")
-    request.on("data", (chunk: string) => {
-      body += chunk
-    })
-    request.on("end", () => resolve(body))
+const readBytes = (request: IncomingMessage) =>
+  new Promise<Buffer>((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => resolve(Buffer.concat(chunks)))
     request.on("error", reject)
   })
+
+const readBody = async (request: IncomingMessage) => (await readBytes(request)).toString("utf8")
+
+/** A request body as JSON: sent as JSON, or in Kubernetes' protobuf encoding for the kinds kube-fake reads so. */
+const readObject = async (request: IncomingMessage): Promise<unknown> =>
+  isProtobuf(request.headers["content-type"]) ? decodeProtobuf(await readBytes(request)) : parseJson(await readBody(request))
 
 const parseJson = (text: string): unknown => {
   try {
@@ -73,6 +88,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     ...(options.gracefulPodDeletion === undefined ? {} : { gracefulPodDeletion: options.gracefulPodDeletion })
   })
   const requestLog = new RequestLog()
+  const tokens = makeTokenIssuer()
   let faults: FaultState = noFaults()
   const openWatches = new Set<ServerResponse>()
   const bookmarkMillis = options.bookmarkMillis ?? 10_000
@@ -98,10 +114,10 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     requestLog.sent(client, Buffer.byteLength(text))
   }
 
-  const handle = async (request: IncomingMessage, response: ServerResponse) => {
+  const handle = async (request: IncomingMessage, response: ServerResponse, secure: boolean) => {
     const url = new URL(request.url ?? "/", "http://kube-fake")
     const client = clientOf(request.headers["user-agent"])
-    if (url.pathname.startsWith("/_fake/")) return admin(request, response, url)
+    if (url.pathname.startsWith("/_fake/") && !secure) return admin(request, response, url)
     if (Date.now() < faults.refuseUntil) return request.socket.destroy()
     requestLog.request(client, `${request.method} ${url.pathname}${url.search}`)
     if (Date.now() < faults.hangUntil) await sleep(faults.hangUntil - Date.now())
@@ -113,7 +129,8 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       return send(response, client, code, new ApiError(code, reason, `kube-fake: injected failure (${code})`).toStatus())
     }
     try {
-      await serve(request, response, url, client)
+      const user = authenticate(request.headers, secure, tokens, store)
+      await serve(request, response, url, client, user)
     } catch (error) {
       const apiError =
         error instanceof ApiError
@@ -128,8 +145,9 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
   }
 
-  const serve = async (request: IncomingMessage, response: ServerResponse, url: URL, client: string) => {
+  const serve = async (request: IncomingMessage, response: ServerResponse, url: URL, client: string, user: UserInfo) => {
     const path = url.pathname.replace(/\/+$/, "") || "/"
+    requireAllowed(store, user, attributesOf(request.method ?? "GET", path, parseApiPath(path), url.searchParams))
     if (request.method === "GET") {
       if (path === "/version") return send(response, client, 200, versionInfo)
       if (path === "/healthz" || path === "/readyz" || path === "/livez") {
@@ -154,7 +172,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
         throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`)
       return send(response, client, 200, list)
     }
-    return serveResource(request, response, url, client, target)
+    return serveResource(request, response, url, client, target, user)
   }
 
   const serveResource = async (
@@ -162,11 +180,12 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     response: ServerResponse,
     url: URL,
     client: string,
-    target: Extract<ApiPath, { kind: "resource" }>
+    target: Extract<ApiPath, { kind: "resource" }>,
+    user: UserInfo
   ) => {
     const { type, namespace, name, subresource } = target
-    // Bodies are JSON only; a protobuf body gets 415, on which client-go retries with JSON.
-    if (/protobuf|cbor/.test(request.headers["content-type"] ?? ""))
+    // Bodies are JSON, or protobuf for the kinds kube-fake decodes (a 415 names them); CBOR gets 415.
+    if (/cbor/.test(request.headers["content-type"] ?? ""))
       throw new ApiError(
         415,
         "UnsupportedMediaType",
@@ -174,6 +193,15 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       )
     if (subresource !== undefined && !type.subresources.includes(subresource))
       throw new ApiError(404, "NotFound", `the server could not find the requested resource`)
+    if (reviewResources.has(type.resource)) {
+      if (request.method !== "POST") throw new ApiError(405, "MethodNotAllowed", `${type.resource} only answer a create`)
+      const self = type.resource === "selfsubjectaccessreviews"
+      return send(response, client, 201, reviewAccess(store, user, await readObject(request), self))
+    }
+    if (type.resource === "serviceaccounts" && subresource === "token" && name !== undefined) {
+      if (request.method !== "POST") throw new ApiError(405, "MethodNotAllowed", "a token is asked for with POST")
+      return send(response, client, 201, tokenRequest(namespace as string, name, parseJson(await readBody(request))))
+    }
     const query = url.searchParams
     const table = wantsTable(request.headers.accept)
     const filter: Filter = {
@@ -195,11 +223,11 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       }
       case "POST": {
         if (name !== undefined) throw new ApiError(405, "MethodNotAllowed", "POST is for collections")
-        return send(response, client, 201, store.create(type, namespace, asObject(parseJson(await readBody(request)))))
+        return send(response, client, 201, store.create(type, namespace, asObject(await readObject(request))))
       }
       case "PUT": {
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PUT needs an object name")
-        const body = asObject(parseJson(await readBody(request)))
+        const body = asObject(await readObject(request))
         if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body)))
         return send(response, client, 200, store.update(type, namespace, name, body, subresource === "status" ? "status" : undefined))
       }
@@ -392,8 +420,43 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     response.end(`${JSON.stringify(new ApiError(404, "NotFound", `no admin path ${url.pathname}`).toStatus())}\n`)
   }
 
-  const listener = (request: IncomingMessage, response: ServerResponse) => {
-    void handle(request, response)
+  /** The TokenRequest API: a token for the ServiceAccount, bound to the pod it names, for `expirationSeconds` (1 h by default). */
+  const tokenRequest = (namespace: string, name: string, body: unknown) => {
+    const spec = isRecord(body) && isRecord(body.spec) ? body.spec : {}
+    const seconds = typeof spec.expirationSeconds === "number" ? spec.expirationSeconds : 3600
+    if (!Number.isInteger(seconds) || seconds < 600)
+      throw new ApiError(
+        422,
+        "Invalid",
+        `TokenRequest.authentication.k8s.io "${name}" is invalid: spec.expirationSeconds: Invalid value: ${seconds}: may not specify a duration less than 10 minutes`
+      )
+    const bound = isRecord(spec.boundObjectRef) ? spec.boundObjectRef : undefined
+    const pod =
+      bound?.kind === "Pod" && typeof bound.name === "string" && typeof bound.uid === "string"
+        ? { name: bound.name, uid: bound.uid }
+        : undefined
+    const token = issueToken(namespace, name, { seconds, ...(pod === undefined ? {} : { pod }) })
+    return {
+      kind: "TokenRequest",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { name, namespace, creationTimestamp: null },
+      spec: { ...spec, expirationSeconds: seconds },
+      status: { token, expirationTimestamp: new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z") }
+    }
+  }
+
+  const issueToken: KubeFakeServer["issueToken"] = (namespace, serviceAccount, options = {}) => {
+    const account = store.get(resourceTypeOf("serviceaccounts"), namespace, serviceAccount)
+    return tokens.issue({
+      namespace,
+      serviceAccount: { name: serviceAccount, uid: account.metadata.uid as string },
+      pod: options.pod,
+      expires: Math.floor(Date.now() / 1000) + (options.seconds ?? 3600)
+    })
+  }
+
+  const listener = (secure: boolean) => (request: IncomingMessage, response: ServerResponse) => {
+    void handle(request, response, secure)
   }
   const servers: Array<Server> = []
   const listen = (server: Server, target: { port: number; host: string } | string) =>
@@ -403,14 +466,20 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       else server.listen(target.port, target.host, resolve)
     })
   const { host, port } = listenAddress(options.listen ?? "127.0.0.1:0")
-  const tcp = createServer(listener)
+  const tcp = createServer(listener(false))
   await listen(tcp, { host, port })
   servers.push(tcp)
   if (options.socket !== undefined) {
     if (existsSync(options.socket)) unlinkSync(options.socket)
-    const unix = createServer(listener)
+    const unix = createServer(listener(false))
     await listen(unix, options.socket)
     servers.push(unix)
+  }
+  if (options.tls !== undefined) {
+    if (existsSync(options.tls.socket)) unlinkSync(options.tls.socket)
+    const secure = createSecureServer({ cert: options.tls.cert, key: options.tls.key }, listener(true))
+    await listen(secure, options.tls.socket)
+    servers.push(secure)
   }
   const address = tcp.address() as AddressInfo
   return {
@@ -419,6 +488,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     store,
     requestLog,
     fault,
+    issueToken,
     close: async () => {
       for (const response of openWatches) response.destroy()
       await Promise.all(
