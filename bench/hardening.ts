@@ -125,6 +125,6 @@ export const printHardening = (
     `  watch requests against a server that ends every watch at once: ${short.perSecond.toFixed(2)}/s per service over ${short.seconds} s (a client that re-watches at once: ${short.hotPerSecond.toFixed(0)}/s, ratio ${(short.perSecond / short.hotPerSecond).toFixed(4)})  target ≤ 5/s: ${verdict(short.perSecond, 5)}`
   )
   console.log(
-    `  FDB entry deleted during a pass, to its repair, ${repair.tries} tries: p50 ${fmt(repair.during.p50)}, p99 ${fmt(repair.during.p99)} (deleted while idle: p50 ${fmt(repair.idle.p50)}, ratio ${(repair.during.p50 / repair.idle.p50).toFixed(1)}; the resync that used to catch it is 10 s)`
+    `  FDB entry deleted during a pass, to its repair, ${repair.tries} tries: p50 ${fmt(repair.during.p50)}, p99 ${fmt(repair.during.p99)} (deleted while idle: p50 ${fmt(repair.idle.p50)}, ratio ${(repair.during.p50 / repair.idle.p50).toFixed(1)}; the periodic resync would catch it only after up to 60 s)`
   )
 }

@@ -131,11 +131,18 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     )
   }
 
+  /**
+   * The interfaces and, when `ip` is not given, the IPv4 default route, in one `ip -batch` (one
+   * JSON array a line, in order); the IPv6 default route only when there is no IPv4 one.
+   */
   const detectUnderlay = (ip: string) =>
     Effect.gen(function* () {
-      const interfaces = yield* run("ip", ["-json", "address", "show"]).pipe(
-        Effect.flatMap((text) => decode("ip address show", () => parseAddresses(text)))
-      )
+      const [addresses = "", routes = ""] = (yield* run(
+        "ip",
+        ["-json", "-batch", "-"],
+        ip === "" ? "address show\nroute show default\n" : "address show\n"
+      )).split("\n")
+      const interfaces = yield* decode("ip address show", () => parseAddresses(addresses))
       if (ip !== "") {
         const underlay = underlayForAddress(ip, interfaces)
         if (underlay !== undefined) return underlay
@@ -144,8 +151,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
         })
       }
       for (const family of [4, 6] as const) {
-        const routes = yield* run("ip", [`-${family}`, "-json", "route", "show", "default"])
-        const route = parseDefaultRoute(routes)
+        const text = family === 4 ? routes : yield* run("ip", ["-6", "-json", "route", "show", "default"])
+        const route = yield* decode("ip route show default", () => parseDefaultRoute(text))
         const underlay: Underlay | undefined = route && underlayFromDefaultRoute(route, family, interfaces)
         if (underlay !== undefined) return underlay
       }
