@@ -349,6 +349,8 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       return { type: event.type, object: toTable(filter.resource, [event.object as KubeObject], includeObject ?? "Object") }
     }
     const write = (event: WatchEvent) => {
+      // A watch that ended (its timeout, a client gone over TLS before 'close' arrived) takes nothing more.
+      if (response.writableEnded || response.destroyed) return
       const text = `${JSON.stringify(render(event))}\n`
       response.write(text)
       requestLog.sent(client, Buffer.byteLength(text))
@@ -399,6 +401,9 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       for (const timer of timers) clearTimeout(timer)
     }
     response.on("close", close)
+    response.on("finish", close)
+    // A client that vanished mid-write is the end of its watch, not the server's.
+    response.on("error", close)
     request.on("close", close)
   }
 
