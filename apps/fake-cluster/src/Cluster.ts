@@ -5,13 +5,15 @@ import { startDeploymentController } from "./controllers/Deployments.ts"
 import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
 import { startGarbageCollector } from "./controllers/GarbageCollector.ts"
 import { startScheduler } from "./controllers/Scheduler.ts"
+import { startServiceAccountController } from "./controllers/ServiceAccounts.ts"
 import { startStatefulSetController } from "./controllers/StatefulSets.ts"
-import { Kubelet } from "./kubelet/Kubelet.ts"
+import { type ApiAccess, Kubelet } from "./kubelet/Kubelet.ts"
 import { apiAddress, apiPort, maxNodes, phantomAddress, phantomCapacity } from "./network/Addressing.ts"
 import { AddressPool } from "./network/AddressPool.ts"
 import { createFabric, type Fabric, type LinkSettings } from "./network/Fabric.ts"
 import { raiseHostLimits, releaseHostLimits } from "./network/HostLimits.ts"
 import { forwarderScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
+import { makeClusterPki } from "./Pki.ts"
 
 export interface ClusterOptions {
   /** Where kubectl reaches the API (`HOST:PORT`; port 0 picks one). */
@@ -38,9 +40,11 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   const log = options.log ?? (() => {})
   if (options.nodes.length < 1 || options.nodes.length > maxNodes) throw new Error(`--nodes must be 1..${maxNodes}`)
   mkdirSync(stateDir, { recursive: true })
+  const pki = await makeClusterPki(paths.pki, apiAddress)
   const server = await startKubeFake({
     listen: options.listen,
     socket: paths.socket,
+    tls: { cert: pki.serverCert, key: pki.serverKey, socket: paths.tlsSocket },
     gracefulPodDeletion: true,
     history: options.history ?? 20_000
   })
@@ -67,12 +71,12 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   try {
     raiseHostLimits()
     writeKubeconfig(paths.kubeconfig, server.url)
-    writeKubeconfig(paths.podKubeconfig, `http://${apiAddress}:${apiPort}`)
     log(`api server on ${server.url} and unix:${paths.socket}`)
     fabric = await createFabric(netnsPrefix, options.nodes)
+    // Pods reach the API as in a cluster: https://kubernetes.default.svc, its CA, their token.
     const started = execa(
       "ip",
-      ["netns", "exec", fabric.netns, process.execPath, forwarderScript, paths.socket, apiAddress, String(apiPort)],
+      ["netns", "exec", fabric.netns, process.execPath, forwarderScript, paths.tlsSocket, apiAddress, String(apiPort)],
       {
         reject: false,
         buffer: false
@@ -84,21 +88,40 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
       void started.then((result) => reject(new Error(`the API forwarder exited: ${String(result.stderr)}`)))
     })
     for (const node of fabric.nodes) log(`${node.name}: ${node.netns}, pods ${node.subnet.cidr}, uplink ${node.internalIP} mtu ${node.mtu}`)
-    log(`fabric ${fabric.netns}: routes between pod subnets; API for pods on ${apiAddress}:${apiPort}`)
+    log(`fabric ${fabric.netns}: routes between pod subnets; API for pods on https://${apiAddress}:${apiPort}`)
+    const api: ApiAccess = {
+      host: apiAddress,
+      port: apiPort,
+      caCert: pki.caCert,
+      token: (namespace, serviceAccount, pod, seconds) => {
+        try {
+          return server.issueToken(namespace, serviceAccount, { pod, seconds })
+        } catch {
+          // No such ServiceAccount: the pod gets the CA and no token, and says so when it tries.
+          return undefined
+        }
+      }
+    }
     const phantoms = new AddressPool("the phantom range", phantomCapacity, phantomAddress)
     for (const node of fabric.nodes) {
-      const kubelet = new Kubelet(server.store, node, {
-        pods: new AddressPool(
-          `the pod subnet of ${node.name}`,
-          node.subnet.last - node.subnet.first + 1,
-          (i) => `${node.subnet.base}${node.subnet.first + i}`
-        ),
-        phantoms
-      })
+      const kubelet = new Kubelet(
+        server.store,
+        node,
+        {
+          pods: new AddressPool(
+            `the pod subnet of ${node.name}`,
+            node.subnet.last - node.subnet.first + 1,
+            (i) => `${node.subnet.base}${node.subnet.first + i}`
+          ),
+          phantoms
+        },
+        api
+      )
       kubelet.start()
       kubelets.push(kubelet)
     }
     stops.push(
+      startServiceAccountController(server.store),
       startScheduler(server.store),
       startEndpointSliceController(server.store),
       startStatefulSetController(server.store),

@@ -9,8 +9,10 @@ export const paths = {
   log: `${stateDir}/daemon.log`,
   ready: `${stateDir}/ready`,
   socket: `${stateDir}/api.sock`,
+  /** The API over TLS, where pods' requests arrive (through the fabric's relay) and are authenticated. */
+  tlsSocket: `${stateDir}/api-tls.sock`,
+  pki: `${stateDir}/pki`,
   kubeconfig: `${stateDir}/kubeconfig`,
-  podKubeconfig: `${stateDir}/pod-kubeconfig`,
   pods: `${stateDir}/pods`
 }
 

@@ -28,9 +28,9 @@ export const runtimeOf = (container: ContainerSpec): Runtime =>
 export const containerPidFile = (uid: string, index: number) => join(podDir(uid), `container-${index}.pid`)
 
 /**
- * The argv that runs a command in a running container, as `kubectl exec -c` does: a process
- * container's mount and UTS namespaces (its /run, /tmp and volumes) with the pod's network;
- * the pod's network alone for the others. Undefined when the container is not running.
+ * The argv that runs a command in a running container, as `kubectl exec -c` does: the
+ * container's mount and UTS namespaces (its /run, /tmp and volumes) with the pod's network; the
+ * pod's network alone for a container with nothing running. Undefined when it is not running.
  */
 export const execArgv = (
   uid: string,
@@ -40,13 +40,14 @@ export const execArgv = (
 ): ReadonlyArray<string> | undefined => {
   const index = containers.findIndex((candidate) => candidate.name === container)
   const spec = containers[index]
-  if (spec === undefined || runtimeOf(spec) !== "process") return ["ip", "netns", "exec", podNetns(uid), ...command]
+  if (spec === undefined || runtimeOf(spec) === "none") return ["ip", "netns", "exec", podNetns(uid), ...command]
   try {
     // The pid file holds unshare's pid; its one child is the container's first process, inside the namespaces.
     const unshare = readFileSync(containerPidFile(uid, index), "utf8").trim()
     const first = readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim().split(/\s+/)[0]
     if (first === undefined || first === "") return undefined
-    return ["nsenter", "--target", first, "--mount", "--uts", "--net", "--", ...command]
+    // --root: the container's own root, read-only where its securityContext says so.
+    return ["nsenter", "--target", first, "--mount", "--uts", "--net", "--root", "--wd=/", "--", ...command]
   } catch {
     return undefined
   }

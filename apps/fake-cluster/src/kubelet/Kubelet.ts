@@ -27,6 +27,13 @@ interface Container {
   volumeMounts?: Array<{ name: string; mountPath: string }>
   readinessProbe?: Probe
   livenessProbe?: Probe
+  terminationMessagePolicy?: string
+  securityContext?: {
+    capabilities?: { add?: Array<string>; drop?: Array<string> }
+    readOnlyRootFilesystem?: boolean
+    runAsUser?: number
+    runAsGroup?: number
+  }
 }
 interface Volume {
   name: string
@@ -51,6 +58,9 @@ interface ContainerState {
   livenessFailures: number
   readinessFailures: number
   log: WriteStream | undefined
+  /** The end of what the container printed, for a termination message (FallbackToLogsOnError). */
+  tail: string
+  lastTermination: { exitCode: number; reason: string; message: string | undefined; startedAt: string; finishedAt: string } | undefined
 }
 
 /** What the kubelet runs for one pod; read by the scenario runner, written only here. */
@@ -67,6 +77,8 @@ export interface RunningPod {
   readonly dir: string
   /** Volume name → host directory. */
   readonly volumes: Map<string, string>
+  /** Mounts the kubelet adds to every container (the ServiceAccount volume). */
+  readonly implicitMounts: Array<{ name: string; mountPath: string }>
   readonly containers: Map<string, ContainerState>
   readonly timers: Array<NodeJS.Timeout>
   terminating: boolean
@@ -85,8 +97,42 @@ const signal = (child: ChildProcess | undefined, name: NodeJS.Signals) => {
 
 const kubeletVersion = "v1.32.0-kubelan-sim"
 
+/** Where every pod finds its ServiceAccount's token and the cluster's CA. */
+export const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
+const tokenSeconds = 3600
+
+/** How the kubelet gives pods the API: its address, the CA they trust, a token per ServiceAccount. */
+export interface ApiAccess {
+  readonly host: string
+  readonly port: number
+  readonly caCert: string
+  /** A token for the account, bound to the pod; undefined when there is no such account. */
+  readonly token: (namespace: string, serviceAccount: string, pod: { name: string; uid: string }, seconds: number) => string | undefined
+}
+
 /**
- * Run inside a container's own mount namespace: `sh -c SETUP sh STAGE HOSTNAME [HOST PATH]... -- CMD...`.
+ * A container's securityContext as `setpriv` argv, run after the mounts are made: the
+ * capabilities kept (a runtime's default set unless `drop: [ALL]`, plus `add`), and the user.
+ */
+const securityArgv = (context: Container["securityContext"]): ReadonlyArray<string> => {
+  const capability = (name: string) => name.toLowerCase().replace(/^cap_/, "")
+  const dropsAll = (context?.capabilities?.drop ?? []).some((name) => name.toUpperCase() === "ALL")
+  const added = (context?.capabilities?.add ?? []).map(capability)
+  const dropped = (context?.capabilities?.drop ?? []).filter((name) => name.toUpperCase() !== "ALL").map(capability)
+  const bounding = dropsAll ? ["-all", ...added.map((name) => `+${name}`)] : dropped.map((name) => `-${name}`)
+  const nonRoot = context?.runAsUser !== undefined && context.runAsUser !== 0
+  // A non-root process keeps the added capabilities only as ambient ones, as runtimes give them.
+  const ambient = nonRoot ? added.map((name) => `+${name}`) : []
+  const argv = ["setpriv"]
+  if (bounding.length > 0 || ambient.length > 0) argv.push(`--inh-caps=${["-all", ...ambient].join(",")}`)
+  if (bounding.length > 0) argv.push(`--bounding-set=${bounding.join(",")}`)
+  if (ambient.length > 0) argv.push(`--ambient-caps=${ambient.join(",")}`)
+  if (nonRoot) argv.push(`--reuid=${context?.runAsUser}`, `--regid=${context?.runAsGroup ?? context?.runAsUser}`, "--clear-groups")
+  return argv.length === 1 ? [] : [...argv, "--"]
+}
+
+/**
+ * Run inside a container's own mount namespace: `sh -c SETUP sh STAGE HOSTNAME ro|rw [HOST PATH]... -- CMD...`.
  * The fresh /run and /tmp are made in STAGE (in the pod's directory) while the volumes' host
  * directories, which may be under /run themselves, are still in sight; then they are moved over
  * /run and /tmp. A mountPath is made only under those two; elsewhere it must exist on the
@@ -96,7 +142,8 @@ const containerSetup = [
   "set -e",
   'stage="$1"',
   'hostname "$2"',
-  "shift 2",
+  'root="$3"',
+  "shift 3",
   'mkdir -p "$stage/run" "$stage/tmp"',
   'mount -n -t tmpfs tmpfs "$stage/run"',
   'mount -n -t tmpfs tmpfs "$stage/tmp"',
@@ -115,6 +162,9 @@ const containerSetup = [
   '  /tmp/*) mount -n --move "$stage/run" /run; mount -n --move "$stage/tmp" /tmp ;;',
   '  *) mount -n --move "$stage/tmp" /tmp; mount -n --move "$stage/run" /run ;;',
   "esac",
+  // readOnlyRootFilesystem: a read-only bind of the root, made the container's root (chroot), as a
+  // runtime pivots into its root; /run, /tmp and the volumes stay as mounted.
+  'if [ "$root" = ro ]; then mount -n --rbind / / && mount -n -o remount,bind,ro / && exec chroot / "$@"; fi',
   'exec "$@"'
 ].join("\n")
 const isoSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, "Z")
@@ -135,12 +185,14 @@ export class Kubelet {
   private readonly node: NodeNetwork
   private readonly podAddresses: AddressPool
   private readonly phantomAddresses: AddressPool
+  private readonly api: ApiAccess
 
-  constructor(store: Store, node: NodeNetwork, pools: { pods: AddressPool; phantoms: AddressPool }) {
+  constructor(store: Store, node: NodeNetwork, pools: { pods: AddressPool; phantoms: AddressPool }, api: ApiAccess) {
     this.store = store
     this.node = node
     this.podAddresses = pools.pods
     this.phantomAddresses = pools.phantoms
+    this.api = api
     this.prober = new Prober(node.netns)
   }
 
@@ -238,6 +290,7 @@ export class Kubelet {
       hostSide: `klv${this.vethCounter++}`,
       dir,
       volumes: new Map(),
+      implicitMounts: [],
       containers: new Map(
         ((specOf(pod).containers ?? []) as Array<Container>).map((spec) => [
           spec.name,
@@ -250,7 +303,9 @@ export class Kubelet {
             startedAt: isoSeconds(),
             livenessFailures: 0,
             readinessFailures: 0,
-            log: undefined
+            log: undefined,
+            tail: "",
+            lastTermination: undefined
           } satisfies ContainerState
         ])
       ),
@@ -274,6 +329,7 @@ export class Kubelet {
         else return
         running.volumes.set(volume.name, host)
       })
+      this.mountServiceAccount(pod, running)
       for (const container of running.containers.values()) {
         if (container.runtime === "none") continue
         container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
@@ -315,7 +371,14 @@ export class Kubelet {
       HOSTNAME: pod.metadata.name as string
     }
     // The image's own environment first; the container's env overrides it, as in a real pod.
-    if (runtimeOf(container) === "agent") Object.assign(env, agentNodeEnv, { KUBECONFIG: paths.podKubeconfig })
+    if (runtimeOf(container) === "agent") Object.assign(env, agentNodeEnv)
+    // The `kubernetes` Service, as the kubelet tells every container where the API is.
+    Object.assign(env, {
+      KUBERNETES_SERVICE_HOST: this.api.host,
+      KUBERNETES_SERVICE_PORT: String(this.api.port),
+      KUBERNETES_SERVICE_PORT_HTTPS: String(this.api.port),
+      KUBERNETES_PORT: `tcp://${this.api.host}:${this.api.port}`
+    })
     for (const variable of container.env ?? []) {
       if (variable.value !== undefined) env[variable.name] = variable.value
       else if (variable.valueFrom?.fieldRef) env[variable.name] = this.fieldValue(pod, running, variable.valueFrom.fieldRef.fieldPath)
@@ -328,24 +391,24 @@ export class Kubelet {
     return env
   }
 
-  /** The argv of a container: the agent bundle as the image runs it, or the container's own command in the pod. */
+  /**
+   * The argv of a container: its command (the agent bundle as the image runs it, for the kubelan
+   * container) in the pod's network namespace, with mount and UTS namespaces of its own: a fresh
+   * /run and /tmp (pid files, sockets), volumes at their mountPath, the pod's name as hostname.
+   * The securityContext applies as a runtime applies it: the capabilities it keeps, a read-only
+   * root, the user. Paths and names reach the script as arguments, never as script text.
+   */
   private argv(running: RunningPod, container: ContainerState): ReadonlyArray<string> {
     const spec = container.spec
-    if (container.runtime === "agent") {
-      const args = [...(spec.args ?? [])]
-      // The image's default config location; the simulator's volume stands in for the mount.
-      const mount = (spec.volumeMounts ?? []).find((volumeMount) => volumeMount.mountPath === "/run/config")
-      const host = mount === undefined ? undefined : running.volumes.get(mount.name)
-      if (host !== undefined && !args.includes("--config")) args.push("--config", join(host, "kubelan.yaml"))
-      return ["ip", "netns", "exec", running.netns, process.execPath, ...agentNodeFlags, agentBundle, ...args]
-    }
-    // Its own mount and UTS namespaces: a fresh /run and /tmp (pid files, sockets), volumes at
-    // their mountPath, the pod's name as hostname; the pod's network namespace. Paths and names
-    // reach the script as arguments, never as script text.
-    const mounts = (spec.volumeMounts ?? []).flatMap((volumeMount) => {
+    const mounts = [...(spec.volumeMounts ?? []), ...running.implicitMounts].flatMap((volumeMount) => {
       const host = running.volumes.get(volumeMount.name)
-      return host === undefined ? [] : [host, volumeMount.mountPath]
+      // /var/run is /run on the node: a mount there is a mount under the container's own /run.
+      return host === undefined ? [] : [host, volumeMount.mountPath.replace(/^\/var\/run\//, "/run/")]
     })
+    const command =
+      container.runtime === "agent"
+        ? [process.execPath, ...agentNodeFlags, agentBundle, ...(spec.args ?? [])]
+        : [...(spec.command ?? []), ...(spec.args ?? [])]
     return [
       "ip",
       "netns",
@@ -363,11 +426,37 @@ export class Kubelet {
       "sh",
       join(running.dir, `container-${[...running.containers.keys()].indexOf(spec.name)}`),
       running.name,
+      spec.securityContext?.readOnlyRootFilesystem === true ? "ro" : "rw",
       ...mounts,
       "--",
-      ...(spec.command ?? []),
-      ...(spec.args ?? [])
+      ...securityArgv(spec.securityContext),
+      ...command
     ]
+  }
+
+  /**
+   * The ServiceAccount's token, the cluster's CA and the namespace, where every pod finds them
+   * (the projected `kube-api-access` volume), unless the pod opts out. The token is bound to the
+   * pod and renewed at 80 % of its life, through the same atomic swap as a ConfigMap update.
+   */
+  private mountServiceAccount(pod: KubeObject, running: RunningPod) {
+    const spec = specOf(pod)
+    if (spec.automountServiceAccountToken === false) return
+    const account = String(spec.serviceAccountName ?? "default")
+    const dir = join(running.dir, "volumes", "kube-api-access")
+    const write = () => {
+      const token = this.api.token(running.namespace, account, { name: running.name, uid: running.uid }, tokenSeconds)
+      writeConfigMapVolume(
+        dir,
+        { "ca.crt": this.api.caCert, namespace: running.namespace, ...(token === undefined ? {} : { token }) },
+        0o644
+      )
+    }
+    write()
+    running.volumes.set("kube-api-access", dir)
+    running.implicitMounts.push({ name: "kube-api-access", mountPath: serviceAccountMountPath })
+    const renew = setInterval(() => !running.terminating && write(), tokenSeconds * 800)
+    running.timers.push(renew)
   }
 
   private startContainer(pod: KubeObject, running: RunningPod, container: ContainerState) {
@@ -381,11 +470,16 @@ export class Kubelet {
     container.child = child
     container.startedAt = isoSeconds()
     // Where `exec -c` finds the container: its unshare, whose one child is the container's first process.
-    if (container.runtime === "process" && child.pid !== undefined)
+    if (container.runtime !== "none" && child.pid !== undefined)
       writeFileSync(containerPidFile(running.uid, [...running.containers.keys()].indexOf(container.spec.name)), String(child.pid))
     container.log?.write(`kubelan-sim: ${new Date().toISOString()} starting container ${container.spec.name}\n`)
     child.stdout?.pipe(container.log as WriteStream, { end: false })
     child.stderr?.pipe(container.log as WriteStream, { end: false })
+    const keepTail = (chunk: Buffer) => {
+      container.tail = (container.tail + chunk.toString("utf8")).slice(-4096)
+    }
+    child.stdout?.on("data", keepTail)
+    child.stderr?.on("data", keepTail)
     child.on("error", (error) => container.log?.write(`kubelan-sim: could not start container ${container.spec.name}: ${error.message}\n`))
     child.once("close", (code, signal) => {
       if (container.child !== child || running.terminating || !this.pods.has(running.uid)) return
@@ -393,6 +487,18 @@ export class Kubelet {
       container.child = undefined
       container.ready = false
       container.restarts += 1
+      // What `kubectl describe pod` shows as Last State: the exit, and the log's end as the message
+      // when the container asks for it (terminationMessagePolicy: FallbackToLogsOnError).
+      const exitCode = code ?? 128 + (signal === "SIGKILL" ? 9 : 15)
+      const tail = container.tail.trimEnd().split("\n").slice(-80).join("\n").slice(-2048)
+      container.lastTermination = {
+        exitCode,
+        reason: exitCode === 0 ? "Completed" : "Error",
+        message: container.spec.terminationMessagePolicy === "FallbackToLogsOnError" && exitCode !== 0 && tail !== "" ? tail : undefined,
+        startedAt: container.startedAt,
+        finishedAt: isoSeconds()
+      }
+      container.tail = ""
       container.log?.write(`kubelan-sim: container ${container.spec.name} exited (${code ?? signal}); restart ${container.restarts}\n`)
       this.reportStatus(running)
       const delay = Math.min(10_000, 500 * 2 ** Math.min(container.restarts - 1, 5))
@@ -460,7 +566,28 @@ export class Kubelet {
         ready: up && container.ready,
         started: up,
         restartCount: container.restarts,
-        state: up ? { running: { startedAt: container.startedAt } } : { waiting: { reason: "CrashLoopBackOff" } }
+        state: up
+          ? { running: { startedAt: container.startedAt } }
+          : {
+              waiting: {
+                reason: "CrashLoopBackOff",
+                message: `back-off restarting failed container ${container.spec.name} in pod ${running.name}`
+              }
+            },
+        ...(container.lastTermination === undefined
+          ? {}
+          : {
+              lastState: {
+                terminated: {
+                  exitCode: container.lastTermination.exitCode,
+                  reason: container.lastTermination.reason,
+                  ...(container.lastTermination.message === undefined ? {} : { message: container.lastTermination.message }),
+                  startedAt: container.lastTermination.startedAt,
+                  finishedAt: container.lastTermination.finishedAt,
+                  containerID: `kubelan-sim://${running.uid}/${container.spec.name}`
+                }
+              }
+            })
       }
     })
     const ready = statuses.every((status) => status.ready)

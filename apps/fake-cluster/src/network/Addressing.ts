@@ -6,7 +6,8 @@
 export const maxNodes = 200
 
 export const apiAddress = "10.242.0.1"
-export const apiPort = 6443
+/** The `kubernetes` Service's port: what KUBERNETES_SERVICE_PORT says. */
+export const apiPort = 443
 
 export const nodeName = (index: number) => `node-${index}`
 

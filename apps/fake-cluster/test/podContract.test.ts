@@ -1,0 +1,132 @@
+import { readFileSync } from "node:fs"
+import { fdbDestinations } from "@kubelan/testkit"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { exampleManifest, isolatedSim } from "./Sim.ts"
+
+/**
+ * The kubelan container under the pod's own contract, as a kubelet gives it: only the
+ * capabilities its securityContext keeps, a read-only root, the ServiceAccount's token and the
+ * cluster's CA mounted where client libraries look, the `kubernetes` Service in its environment
+ * and no KUBECONFIG; the API over TLS, authorizing the token with the shipped Role.
+ */
+const sim = isolatedSim()
+const example = readFileSync(exampleManifest, "utf8")
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMillis = 60_000) => {
+  const deadline = Date.now() + timeoutMillis
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(200)
+  }
+}
+const readyReplicas = async () => (await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.status.readyReplicas}"])).stdout
+
+/** The agent process of a pod's kubelan container: the one child of its unshare. */
+const agentProcess = async (pod: string) => {
+  const uid = (await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).stdout
+  const containers = JSON.parse((await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.spec.containers}"])).stdout) as Array<{
+    name: string
+  }>
+  const index = containers.findIndex((container) => container.name === "kubelan")
+  const unshare = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/container-${index}.pid`, "utf8").trim()
+  return readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim()
+}
+
+beforeAll(async () => {
+  const up = await sim.sim(["up", "--listen", "127.0.0.1:0"])
+  if (up.exitCode !== 0) throw new Error(up.all)
+})
+afterAll(async () => {
+  await sim.kubectl(["delete", "-f", "-", "--wait=false"], example)
+  await sim.sim(["down"])
+})
+
+describe("the kubelan container's contract", () => {
+  it("converges with the shipped Role as its ServiceAccount: NET_ADMIN only, a read-only root, no KUBECONFIG", async () => {
+    expect((await sim.kubectl(["apply", "-f", "-"], example)).exitCode).toBe(0)
+    await waitFor("three Ready pods", async () => (await readyReplicas()) === "3")
+    const netns = await sim.netns("kubelan-0")
+    await waitFor("a full mesh", async () => (await fdbDestinations(netns, "kubelan")).length === 2)
+
+    const pid = await agentProcess("kubelan-0")
+    const status = readFileSync(`/proc/${pid}/status`, "utf8")
+    expect(/^CapEff:\s*(\S+)$/m.exec(status)?.[1]).toBe("0000000000001000")
+    expect(/^CapBnd:\s*(\S+)$/m.exec(status)?.[1]).toBe("0000000000001000")
+    const environment = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")
+    expect(environment.some((variable) => variable.startsWith("KUBECONFIG="))).toBe(false)
+    expect(environment).toContain("KUBERNETES_SERVICE_HOST=10.242.0.1")
+    expect(environment).toContain("KUBERNETES_SERVICE_PORT=443")
+
+    const inAgent = (...command: Array<string>) => sim.sim(["exec", "kubelan-0", "-c", "kubelan", "--", ...command])
+    const write = await inAgent("touch", "/kubelan-was-here")
+    expect(write.exitCode).not.toBe(0)
+    expect(write.all).toContain("Read-only file system")
+    expect((await inAgent("ls", "/var/run/secrets/kubernetes.io/serviceaccount")).stdout.split("\n").sort()).toEqual([
+      "ca.crt",
+      "namespace",
+      "token"
+    ])
+    // The token is the ServiceAccount's, bound to this pod.
+    const token = (await inAgent("cat", "/var/run/secrets/kubernetes.io/serviceaccount/token")).stdout
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString())
+    expect(claims.sub).toBe("system:serviceaccount:default:kubelan")
+    expect(claims["kubernetes.io"].pod.name).toBe("kubelan-0")
+  })
+
+  it("without watch in its Role, the agent logs the 403, keeps the last membership, and kubectl auth can-i agrees", async () => {
+    const asAgent = (verb: string) =>
+      sim.kubectl(["auth", "can-i", verb, "endpointslices.discovery.k8s.io", "--as=system:serviceaccount:default:kubelan"])
+    expect((await asAgent("watch")).stdout.trim()).toBe("yes")
+    const netns = await sim.netns("kubelan-1")
+    const before = (await fdbDestinations(netns, "kubelan")).sort()
+    const role = example.replace("verbs: [list, watch]", "verbs: [list]")
+    expect(role).not.toBe(example)
+    expect((await sim.kubectl(["apply", "-f", "-"], role)).exitCode).toBe(0)
+    expect((await asAgent("watch")).stdout.trim()).toBe("no")
+    expect((await asAgent("list")).stdout.trim()).toBe("yes")
+    // Every open watch ends now (the agents would otherwise ask again only when theirs times out).
+    const url = JSON.parse((await sim.kubectl(["config", "view", "-o", "json"])).stdout).clusters[0].cluster.server as string
+    await fetch(`${url}/_fake/faults`, { method: "POST", body: JSON.stringify({ dropWatches: true }) })
+    const uid = (await sim.kubectl(["get", "pod", "kubelan-1", "-o", "jsonpath={.metadata.uid}"])).stdout
+    const log = () => readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/kubelan.log`, "utf8")
+    await waitFor("the 403 in the agent's log", async () =>
+      log().includes(
+        'HTTP 403: endpointslices.discovery.k8s.io is forbidden: User \\"system:serviceaccount:default:kubelan\\" cannot watch resource \\"endpointslices\\" in API group \\"discovery.k8s.io\\" in the namespace \\"default\\"; keeping the last membership and retrying'
+      )
+    )
+    expect((await fdbDestinations(netns, "kubelan")).sort()).toEqual(before)
+    // The shipped Role again: the agents follow once more.
+    expect((await sim.kubectl(["apply", "-f", "-"], example)).exitCode).toBe(0)
+    expect((await asAgent("watch")).stdout.trim()).toBe("yes")
+  })
+
+  it("without NET_ADMIN, the kubelan container fails with the one line naming it, and kubectl describe shows it", async () => {
+    const noCapability = example.replace("add: [NET_ADMIN]", "add: []").replace("replicas: 3", "replicas: 1")
+    expect(noCapability).toContain("add: []")
+    await sim.kubectl(["delete", "statefulset", "kubelan"])
+    await waitFor("the pods to go", async () => (await sim.kubectl(["get", "pods", "-o", "name"])).stdout.trim() === "")
+    expect((await sim.kubectl(["apply", "-f", "-"], noCapability)).exitCode).toBe(0)
+    const line =
+      "kubelan: the container lacks the NET_ADMIN capability, which kubelan needs to create its VXLAN interface and program its FDB: add it to the kubelan container's securityContext (capabilities: { add: [NET_ADMIN] })"
+    const lastState = async () =>
+      (
+        await sim.kubectl([
+          "get",
+          "pod",
+          "kubelan-0",
+          "-o",
+          'jsonpath={.status.containerStatuses[?(@.name=="kubelan")].lastState.terminated}'
+        ])
+      ).stdout
+    await waitFor("the kubelan container to have failed", async () => (await lastState()) !== "")
+    expect(JSON.parse(await lastState())).toMatchObject({ exitCode: 2, reason: "Error", message: line })
+    const described = await sim.kubectl(["describe", "pod", "kubelan-0"])
+    expect(described.stdout).toContain("Exit Code:    2")
+    expect(described.stdout).toContain(line)
+    const logs = await sim.sim(["logs", "kubelan-0", "-c", "kubelan"])
+    expect(logs.stdout).toContain(line)
+    expect((await sim.netns("kubelan-0")) !== "").toBe(true)
+    expect(await fdbDestinations(await sim.netns("kubelan-0"), "kubelan").catch(() => "no interface")).toBe("no interface")
+  })
+})
