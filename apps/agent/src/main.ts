@@ -21,6 +21,8 @@ import { version } from "./version.ts"
 
 const badConfig = 2
 
+const isTagged = (value: unknown, tag: string): value is Error => value instanceof Error && (value as { _tag?: unknown })._tag === tag
+
 const fail = (lines: ReadonlyArray<string>, code = badConfig): never => {
   for (const line of lines) process.stderr.write(`kubelan: ${line}\n`)
   process.exit(code)
@@ -89,6 +91,8 @@ const runAgent = (main: Effect.Effect<never, unknown>, loaded: LoadedConfig) => 
     const error = Cause.findErrorOption(exit.cause)
     const lines = error._tag === "Some" ? configLines(error.value, loaded) : undefined
     if (lines !== undefined) fail(["invalid config:", ...lines])
+    // Credentials the pod does not have (by tag: the kubernetes backend's module loads only when used).
+    if (error._tag === "Some" && isTagged(error.value, "KubeconfigError")) fail([error.value.message])
     process.stderr.write(`kubelan: ${Cause.pretty(exit.cause)}\n`)
     process.exit(1)
   })

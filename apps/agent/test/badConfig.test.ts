@@ -179,3 +179,22 @@ describe("the container the agent runs in", () => {
     expect(await links()).not.toContain("kubelan")
   })
 })
+
+describe("the kubernetes backend's credentials", () => {
+  const k8sConfig = "services: [default/lan]\n"
+  it("in a pod without its ServiceAccount token: one line naming the file, exit 2", async () => {
+    const result = await runAgent(k8sConfig, { KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" })
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr.trim().split("\n")).toEqual([
+      "kubelan: cannot read the ServiceAccount token /var/run/secrets/kubernetes.io/serviceaccount/token (no such file or directory, open '/var/run/secrets/kubernetes.io/serviceaccount/token'): the pod needs its ServiceAccount token mounted (automountServiceAccountToken must not be false)"
+    ])
+  })
+
+  it("outside a pod with no KUBECONFIG: one line saying so, exit 2", async () => {
+    const result = await runAgent(k8sConfig, { KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", KUBERNETES_SERVICE_PORT: "" })
+    expect(result.exitCode).toBe(2)
+    expect(result.stderr.trim().split("\n")).toEqual([
+      "kubelan: not in a Kubernetes pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set) and no KUBECONFIG: set one, or use discovery.backend static or dns"
+    ])
+  })
+})

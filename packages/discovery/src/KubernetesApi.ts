@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import type { IncomingMessage } from "node:http"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest, type RequestOptions } from "node:https"
@@ -21,12 +22,46 @@ export class KubernetesApiError extends Data.TaggedError("KubernetesApiError")<{
 /** The watch outlived its timeout by the grace period without the server closing it. */
 export class WatchHung extends Data.TaggedError("WatchHung")<{ readonly seconds: number }> {}
 
+/** The credentials cannot be loaded: what is missing, and where it was looked for. */
+export class KubeconfigError extends Data.TaggedError("KubeconfigError")<{ readonly reason: string }> {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+/** A file the in-cluster credentials need, read once now so that a start without it says which. */
+const requireReadable = (file: string, what: string, hint: string) => {
+  try {
+    readFileSync(file)
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.replace(/^[A-Z]+: /, "") : String(error)
+    throw new KubeconfigError({ reason: `cannot read the ${what} ${file} (${reason}): ${hint}` })
+  }
+}
+
 /** KUBECONFIG if set, otherwise the in-cluster service account, as the original. */
-export const loadKubeConfig = (): KubeConfig => {
+export const loadKubeConfig = (env: NodeJS.ProcessEnv = process.env): KubeConfig => {
   const config = new KubeConfig()
-  const file = process.env.KUBECONFIG
-  if (file !== undefined && file !== "") config.loadFromFile(file)
-  else config.loadFromCluster()
+  const file = env.KUBECONFIG
+  if (file !== undefined && file !== "") {
+    try {
+      config.loadFromFile(file)
+    } catch (error) {
+      throw new KubeconfigError({ reason: `cannot load KUBECONFIG ${file}: ${error instanceof Error ? error.message : String(error)}` })
+    }
+    return config
+  }
+  if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT)
+    throw new KubeconfigError({
+      reason:
+        "not in a Kubernetes pod (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set) and no KUBECONFIG: set one, or use discovery.backend static or dns"
+    })
+  const mount = "the pod needs its ServiceAccount token mounted (automountServiceAccountToken must not be false)"
+  requireReadable(`${serviceAccountDir}/token`, "ServiceAccount token", mount)
+  requireReadable(`${serviceAccountDir}/ca.crt`, "cluster CA certificate", mount)
+  config.loadFromCluster()
   return config
 }
 

@@ -1,7 +1,15 @@
 import { ConfigSource } from "@kubelan/config"
 import { Clock, Data, Effect, FiberMap, Layer, Schedule, Stream, SubscriptionRef } from "effect"
 import { Discovery } from "./Discovery.ts"
-import { type KubeConfig, KubernetesApiError, listServiceSlices, loadKubeConfig, WatchHung, watchServiceSlices } from "./KubernetesApi.ts"
+import {
+  type KubeConfig,
+  KubeconfigError,
+  KubernetesApiError,
+  listServiceSlices,
+  loadKubeConfig,
+  WatchHung,
+  watchServiceSlices
+} from "./KubernetesApi.ts"
 import type { MembershipSnapshot, ServiceMembership } from "./Membership.ts"
 import { applyEvents, applyList, emptyCache, membershipOf, type Notice } from "./SliceCache.ts"
 
@@ -115,9 +123,9 @@ export const followService = Effect.fnUntraced(function* (
 const make = Effect.gen(function* () {
   const source = yield* ConfigSource.ConfigSource
   const config = yield* Effect.try({
-    try: loadKubeConfig,
+    try: () => loadKubeConfig(),
     catch: (error) =>
-      new KubernetesApiError({ operation: "load the kubeconfig (KUBECONFIG, else in-cluster)", status: undefined, reason: String(error) })
+      error instanceof KubeconfigError ? error : new KubeconfigError({ reason: `cannot load the credentials: ${String(error)}` })
   })
   const initial = (yield* source.current).config
   const membership = yield* SubscriptionRef.make<MembershipSnapshot>({
@@ -155,4 +163,4 @@ const make = Effect.gen(function* () {
   return Discovery.of({ backend: "kubernetes", snapshots: SubscriptionRef.changes(membership) })
 })
 
-export const layer: Layer.Layer<Discovery, KubernetesApiError, ConfigSource.ConfigSource> = Layer.effect(Discovery, make)
+export const layer: Layer.Layer<Discovery, KubeconfigError, ConfigSource.ConfigSource> = Layer.effect(Discovery, make)
