@@ -26,9 +26,8 @@ export const routes: Routes<Status.Status | ConfigSource.ConfigSource | Metrics.
   "/health": Effect.map(currentStatus, (status) => ({ status: status.started ? 204 : 500 })),
   "/healthz": Effect.succeed(text("ok\n")),
   "/readyz": Effect.map(currentStatus, (status) => {
-    if (status.ready) return text("ready\n")
-    const why = !status.started ? "the interface is not up yet" : "the first membership sync is not programmed yet"
-    return text(`not ready: ${why}\n`, 503)
+    const why = Status.notReadyReason(status)
+    return why === undefined ? text("ready\n") : text(`not ready: ${why}\n`, 503)
   }),
   "/config": Effect.gen(function* () {
     const { config } = yield* (yield* ConfigSource.ConfigSource).current

@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { makePodNetwork, type PodNetwork, run } from "@kubelan/testkit"
+import { eventually, fdbDestinations, makePodNetwork, type PodNetwork, run } from "@kubelan/testkit"
 import { execa } from "execa"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Lan, startLan } from "./lan.ts"
+import { type Lan, lanConfig, startLan } from "./lan.ts"
 
 let net: PodNetwork
 let lan: Lan
@@ -33,6 +33,25 @@ describe("HTTP endpoints", () => {
     expect((await agent.http("/health")).status).toBe(204)
     expect(await agent.http("/healthz")).toEqual({ status: 200, body: "ok\n" })
     expect(await agent.http("/readyz")).toEqual({ status: 200, body: "ready\n" })
+  })
+
+  it("/readyz waits for the up hook: a pod waiting on kubelan finds the addresses the hook sets", async () => {
+    const pod = net.pods[1]!
+    await lan.agents[1]!.kill("SIGKILL")
+    // A fresh interface (an adopted one keeps its addresses and runs no `up`).
+    await run("ip", ["-n", pod.netns, "link", "del", "kubelan"])
+    const gate = join(lan.dir, "release-up")
+    // The hook waits for the test's word, then sets the address, as a slow DHCP client or script would.
+    const up = `['sh', '-c', 'while [ ! -e ${gate} ]; do sleep 0.05; done; ip addr add 192.168.69.2/24 dev $IFACE']`
+    const agent = lan.start(pod, lanConfig({ members: net.pods.map((p) => p.ip), up }))
+    await eventually(async () => ((await fdbDestinations(pod.netns, "kubelan")).length === 1 ? true : undefined), {
+      what: "the FDB to be programmed"
+    })
+    expect(await agent.http("/readyz")).toEqual({ status: 503, body: "not ready: the up hook has not finished yet\n" })
+    writeFileSync(gate, "")
+    await agent.waitReady()
+    expect(await agent.http("/readyz")).toEqual({ status: 200, body: "ready\n" })
+    expect((await run("ip", ["-n", pod.netns, "-br", "address", "show", "dev", "kubelan"])).stdout).toContain("192.168.69.2/24")
   })
 
   it("every answer carries a Date header in the HTTP form, for now", async () => {

@@ -8,6 +8,8 @@ export interface HookRun {
   readonly argv: ReadonlyArray<string>
   readonly env: Readonly<Record<string, string>>
   readonly timeoutMillis: number
+  /** Run once the hook has finished, whatever its outcome (readiness waits for the `up` hook). */
+  readonly finished?: Effect.Effect<void> | undefined
 }
 
 export type HookResult = "ok" | "failed" | "timeout"
@@ -104,8 +106,8 @@ const make = Effect.gen(function* () {
   const queue = yield* Queue.unbounded<HookRun>()
   yield* Effect.gen(function* () {
     const run = yield* Queue.take(queue)
-    if (run.argv.length === 0) return
-    const outcome = yield* runHook(run)
+    if (run.argv.length === 0) return yield* run.finished ?? Effect.void
+    const outcome = yield* runHook(run).pipe(Effect.ensuring(run.finished ?? Effect.void))
     const fields = {
       hook: run.hook,
       argv: run.argv,

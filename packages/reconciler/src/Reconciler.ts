@@ -92,9 +92,21 @@ const make = Effect.gen(function* () {
     if (result.action === "recreated") yield* Effect.logWarning(`recreated interface ${spec.name}: ${result.reasons.join(", ")}`, fields)
     else if (result.action === "created") yield* Effect.logInfo(`created interface ${spec.name}`, fields)
     else if (plan.changed) yield* Effect.logInfo(`adopted interface ${spec.name}`, fields)
-    if (result.action !== "adopted")
-      yield* hooks.enqueue({ hook: "up", argv: config.hooks.up, env: { IFACE: spec.name }, timeoutMillis: config.hooks.timeoutMillis })
-    yield* status.update((current) => ({ ...current, started: true, interface: { ...fields, name: spec.name, action } }))
+    const runsUp = result.action !== "adopted" && config.hooks.up.length > 0
+    yield* status.update((current) => ({
+      ...current,
+      started: true,
+      upHooksPending: current.upHooksPending + (runsUp ? 1 : 0),
+      interface: { ...fields, name: spec.name, action }
+    }))
+    if (runsUp)
+      yield* hooks.enqueue({
+        hook: "up",
+        argv: config.hooks.up,
+        env: { IFACE: spec.name },
+        timeoutMillis: config.hooks.timeoutMillis,
+        finished: status.update((current) => ({ ...current, upHooksPending: current.upHooksPending - 1 }))
+      })
     yield* gauge("up", 1)
     const made = result.action !== "adopted"
     const next: LoopState = {

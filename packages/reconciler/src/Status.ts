@@ -30,8 +30,10 @@ export interface LastReconcile {
 export interface AgentStatus {
   /** The interface exists and is up (`/health`). */
   readonly started: boolean
-  /** The first full membership sync has been programmed (`/readyz`). */
+  /** The first full membership sync has been programmed. */
   readonly ready: boolean
+  /** `up` hooks queued or running: until they finish, the addresses they set may be missing. */
+  readonly upHooksPending: number
   readonly backend: string
   readonly interface: InterfaceStatus | undefined
   /** Peer → services listing it. */
@@ -44,6 +46,7 @@ export interface AgentStatus {
 export const initialStatus = (backend: string): AgentStatus => ({
   started: false,
   ready: false,
+  upHooksPending: 0,
   backend,
   interface: undefined,
   desired: new Map(),
@@ -68,6 +71,20 @@ export const layer = (backend: string) =>
       return Status.of({ get: Ref.get(ref), update: (f) => Ref.update(ref, f) })
     })
   )
+
+/**
+ * Why the agent is not ready (`/readyz` 503), or undefined when it is: the interface is up, the
+ * first full membership is programmed and the `up` hook has finished, so a pod that waits for
+ * kubelan (a native sidecar's startup probe) finds its L2 network as configured.
+ */
+export const notReadyReason = (status: AgentStatus): string | undefined =>
+  !status.started
+    ? "the interface is not up yet"
+    : !status.ready
+      ? "the first membership sync is not programmed yet"
+      : status.upHooksPending > 0
+        ? "the up hook has not finished yet"
+        : undefined
 
 /** The JSON `/peers` shows. */
 export const peersDocument = (status: AgentStatus) => ({
