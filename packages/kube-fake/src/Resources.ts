@@ -1,4 +1,5 @@
 import type { NameRule } from "./Names.ts"
+import { podSummary } from "./PodSummary.ts"
 
 export interface Column {
   readonly name: string
@@ -9,27 +10,10 @@ export interface Column {
   readonly afterAge?: boolean
 }
 
-type PodStatusView = {
-  phase?: string
-  podIP?: string
-  containerStatuses?: Array<{ ready?: boolean; restartCount?: number }>
-}
-const podStatus = (pod: Record<string, unknown>) => (pod.status ?? {}) as PodStatusView
-const podContainers = (pod: Record<string, unknown>) => ((pod.spec as { containers?: Array<unknown> } | undefined)?.containers ?? []).length
 const podColumns: ReadonlyArray<Column> = [
-  {
-    name: "Ready",
-    value: (pod) => `${(podStatus(pod).containerStatuses ?? []).filter((status) => status.ready).length}/${podContainers(pod)}`
-  },
-  {
-    name: "Status",
-    value: (pod) =>
-      (pod.metadata as { deletionTimestamp?: string }).deletionTimestamp ? "Terminating" : (podStatus(pod).phase ?? "Pending")
-  },
-  {
-    name: "Restarts",
-    value: (pod) => (podStatus(pod).containerStatuses ?? []).reduce((sum, status) => sum + (status.restartCount ?? 0), 0)
-  },
+  { name: "Ready", value: (pod) => podSummary(pod).ready },
+  { name: "Status", value: (pod) => podSummary(pod).status },
+  { name: "Restarts", value: (pod) => podSummary(pod).restarts },
   { name: "IP", path: ["status", "podIP"], wide: true, afterAge: true },
   { name: "Node", path: ["spec", "nodeName"], wide: true, afterAge: true }
 ]

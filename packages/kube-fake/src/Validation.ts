@@ -142,16 +142,18 @@ const kindCauses = (type: ResourceType, object: KubeObject, previous: KubeObject
 }
 
 /**
- * A pod spec's names as the real server holds them: containers and volumes named by unique
- * DNS-1123 labels, and every volumeMount naming a volume. The kubelet makes files from them.
+ * A pod spec's names as the real server holds them: containers, init containers and volumes
+ * named by DNS-1123 labels, container names unique across both lists, every volumeMount naming a
+ * volume, and an init container's restartPolicy only `Always` (a native sidecar). The kubelet
+ * makes files from them.
  */
 const podSpecCauses = (spec: unknown, at: string): ReadonlyArray<FieldCause> => {
   const causes: Array<FieldCause> = []
   const containers = isRecord(spec) ? spec.containers : undefined
   if (!Array.isArray(containers) || containers.length === 0) return [fieldRequired(`${at}.containers`)]
+  const initContainers = isRecord(spec) && Array.isArray(spec.initContainers) ? spec.initContainers : []
   const volumes = isRecord(spec) && Array.isArray(spec.volumes) ? spec.volumes : []
-  const names = (entries: ReadonlyArray<unknown>, field: string) => {
-    const seen = new Set<string>()
+  const names = (entries: ReadonlyArray<unknown>, field: string, seen = new Set<string>()) => {
     entries.forEach((entry, index) => {
       const name = isRecord(entry) ? entry.name : undefined
       if (typeof name !== "string" || name === "") {
@@ -165,14 +167,23 @@ const podSpecCauses = (spec: unknown, at: string): ReadonlyArray<FieldCause> => 
     return seen
   }
   const volumeNames = names(volumes, `${at}.volumes`)
-  names(containers, `${at}.containers`)
-  containers.forEach((container, index) => {
-    const mounts = isRecord(container) && Array.isArray(container.volumeMounts) ? container.volumeMounts : []
-    mounts.forEach((mount, mountIndex) => {
-      const name = isRecord(mount) ? mount.name : undefined
-      if (typeof name === "string" && !volumeNames.has(name))
-        causes.push(fieldNotFound(`${at}.containers[${index}].volumeMounts[${mountIndex}].name`, name))
+  const containerNames = names(initContainers, `${at}.initContainers`)
+  names(containers, `${at}.containers`, containerNames)
+  const mountCauses = (list: ReadonlyArray<unknown>, field: string) =>
+    list.forEach((container, index) => {
+      const mounts = isRecord(container) && Array.isArray(container.volumeMounts) ? container.volumeMounts : []
+      mounts.forEach((mount, mountIndex) => {
+        const name = isRecord(mount) ? mount.name : undefined
+        if (typeof name === "string" && !volumeNames.has(name))
+          causes.push(fieldNotFound(`${field}[${index}].volumeMounts[${mountIndex}].name`, name))
+      })
     })
+  mountCauses(initContainers, `${at}.initContainers`)
+  mountCauses(containers, `${at}.containers`)
+  initContainers.forEach((container, index) => {
+    const policy = isRecord(container) ? container.restartPolicy : undefined
+    if (policy !== undefined && policy !== "Always")
+      causes.push(fieldUnsupported(`${at}.initContainers[${index}].restartPolicy`, policy, ["Always"]))
   })
   return causes
 }

@@ -68,7 +68,83 @@ describe("kubectl against kube-fake", () => {
     const sts = JSON.parse((await kubectl(["get", "sts", "kubelan", "-o", "json"])).stdout)
     expect(sts.spec.replicas).toBe(5)
     expect(sts.metadata.generation).toBe(2)
-    expect(sts.spec.template.spec.containers.map((container: { name: string }) => container.name)).toEqual(["alpine", "kubelan"])
+    expect(sts.spec.template.spec.initContainers.map((container: { name: string }) => container.name)).toEqual(["kubelan"])
+    expect(sts.spec.template.spec.containers.map((container: { name: string }) => container.name)).toEqual(["alpine"])
+  })
+
+  it("get pods shows init progress and native sidecars as kubectl's printer does", async () => {
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "sidecar" },
+      spec: {
+        initContainers: [
+          { name: "setup", image: "i" },
+          { name: "kubelan", image: "k", restartPolicy: "Always" }
+        ],
+        containers: [{ name: "app", image: "a" }]
+      }
+    }
+    expect((await kubectl(["create", "-f", "-"], JSON.stringify(pod))).exitCode).toBe(0)
+    const running = { running: { startedAt: "2026-12-02T00:00:00Z" } }
+    const completed = { terminated: { exitCode: 0, reason: "Completed" } }
+    const status = (init: Array<object>, app: Array<object>, initialized: boolean, phase = "Pending") =>
+      kubectl([
+        "patch",
+        "pod",
+        "sidecar",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify({
+          status: {
+            phase,
+            conditions: [{ type: "Initialized", status: initialized ? "True" : "False" }],
+            initContainerStatuses: init,
+            containerStatuses: app
+          }
+        })
+      ])
+    const row = async () => (await kubectl(["get", "pod", "sidecar", "--no-headers"])).stdout.trim().split(/\s+/).slice(1, 4)
+    const waitingApp = [{ name: "app", ready: false, restartCount: 0, state: { waiting: { reason: "PodInitializing" } } }]
+    await status(
+      [
+        { name: "setup", ready: false, restartCount: 0, state: running },
+        { name: "kubelan", ready: false, started: false, restartCount: 0, state: { waiting: { reason: "PodInitializing" } } }
+      ],
+      waitingApp,
+      false
+    )
+    expect(await row()).toEqual(["0/2", "Init:0/2", "0"])
+    await status(
+      [
+        { name: "setup", ready: true, restartCount: 0, state: completed },
+        { name: "kubelan", ready: false, started: false, restartCount: 3, state: { waiting: { reason: "CrashLoopBackOff" } } }
+      ],
+      waitingApp,
+      false
+    )
+    expect(await row()).toEqual(["0/2", "Init:CrashLoopBackOff", "3"])
+    await status(
+      [
+        { name: "setup", ready: true, restartCount: 0, state: completed },
+        { name: "kubelan", ready: true, started: true, restartCount: 3, state: running }
+      ],
+      waitingApp,
+      true
+    )
+    expect(await row()).toEqual(["1/2", "PodInitializing", "3"])
+    await status(
+      [
+        { name: "setup", ready: true, restartCount: 0, state: completed },
+        { name: "kubelan", ready: true, started: true, restartCount: 3, state: running }
+      ],
+      [{ name: "app", ready: true, restartCount: 1, state: running }],
+      true,
+      "Running"
+    )
+    expect(await row()).toEqual(["2/2", "Running", "4"])
+    expect((await kubectl(["delete", "pod", "sidecar", "--wait=false"])).exitCode).toBe(0)
   })
 
   it("get -w sees later changes", async () => {

@@ -30,3 +30,25 @@ describe("deploy/ kustomize base", () => {
     expect(deleted.stdout).toContain('networkpolicy.networking.k8s.io "kubelan-vxlan" deleted')
   })
 })
+
+describe("deploy/ examples", () => {
+  const render = async (file: string) => {
+    const rendered = await kubectl(["create", "--dry-run=client", "-o", "json", "-f", join(deploy, file)])
+    expect(rendered.exitCode, rendered.stderr).toBe(0)
+    // One pretty-printed JSON document per object, each opening at the start of a line.
+    return rendered.stdout.split(/^(?=\{)/m).map((document) => JSON.parse(document)) as Array<{ kind: string; spec?: any }>
+  }
+
+  it("the plain-sidecar example (clusters before 1.29) is the native one with kubelan among the app containers", async () => {
+    const native = await render("k8s-example.yaml")
+    const plain = await render("k8s-example-plain-sidecar.yaml")
+    const podSpec = native.find((item) => item.kind === "StatefulSet")?.spec.template.spec
+    const [kubelan, ...otherInit] = podSpec.initContainers
+    expect(kubelan).toMatchObject({ name: "kubelan", restartPolicy: "Always", startupProbe: { httpGet: { path: "/readyz" } } })
+    expect(otherInit).toEqual([])
+    const { restartPolicy: _policy, startupProbe: _probe, ...asAppContainer } = kubelan
+    delete podSpec.initContainers
+    podSpec.containers.push(asAppContainer)
+    expect(plain).toEqual(native)
+  })
+})

@@ -70,6 +70,25 @@ describe("names, keys and labels", () => {
     expect(created.stderr).toBe('The StatefulSet "s" is invalid: spec.template.spec.containers[0].volumeMounts[0].name: Not found: "v"')
   })
 
+  it("init containers share the containers' names, and their restartPolicy is Always or nothing", async () => {
+    const pod = await api("POST", "/api/v1/namespaces/default/pods", {
+      metadata: { name: "p" },
+      spec: {
+        initContainers: [
+          { name: "app", image: "i", restartPolicy: "Always" },
+          { name: "setup", image: "i", restartPolicy: "Never", volumeMounts: [{ name: "missing", mountPath: "/run/x" }] }
+        ],
+        containers: [{ name: "app", image: "i" }]
+      }
+    })
+    expect(pod.status).toBe(422)
+    expect(pod.body.details.causes.map((cause: { field: string; message: string }) => `${cause.field}: ${cause.message}`)).toEqual([
+      'spec.containers[0].name: Duplicate value: "app"',
+      'spec.initContainers[1].volumeMounts[0].name: Not found: "missing"',
+      'spec.initContainers[1].restartPolicy: Unsupported value: "Never": supported values: "Always"'
+    ])
+  })
+
   it("each kind follows its own rule: namespaces are labels, services DNS-1035 labels, RBAC path segments", async () => {
     const namespace = await api("POST", "/api/v1/namespaces", { metadata: { name: "a.b" } })
     expect(namespace.body.message).toContain("a lowercase RFC 1123 label must consist of")
