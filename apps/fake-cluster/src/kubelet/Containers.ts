@@ -17,6 +17,26 @@ interface ContainerSpec {
   readonly args?: ReadonlyArray<string> | undefined
 }
 
+interface PodSpecView {
+  readonly initContainers?: ReadonlyArray<ContainerSpec & { readonly restartPolicy?: string | undefined }> | undefined
+  readonly containers?: ReadonlyArray<ContainerSpec> | undefined
+}
+
+/**
+ * Every container of a pod in the order a kubelet starts them: init containers (those with
+ * `restartPolicy: Always` are sidecars that keep running), then the app containers. Indexes
+ * into this list name a container's files and pid, for the kubelet and the CLI alike.
+ */
+export const podContainers = (spec: PodSpecView | undefined): ReadonlyArray<ContainerSpec> => [
+  ...(spec?.initContainers ?? []),
+  ...(spec?.containers ?? [])
+]
+
+/** The statuses of a pod's containers, init and app. */
+export const podContainerStatuses = <A>(
+  status: { initContainerStatuses?: ReadonlyArray<A>; containerStatuses?: ReadonlyArray<A> } | undefined
+) => [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])]
+
 /** The container that runs the agent: named kubelan, or from a kubelan image. */
 export const isAgentContainer = (container: ContainerSpec) =>
   container.name === "kubelan" || /(^|\/)kubelan(:|@|$)/.test(container.image ?? "")
@@ -26,6 +46,20 @@ export const runtimeOf = (container: ContainerSpec): Runtime =>
 
 /** A container's pid file, by its index in the pod (a name is the client's, a path the kubelet's). */
 export const containerPidFile = (uid: string, index: number) => join(podDir(uid), `container-${index}.pid`)
+
+/**
+ * The first process of a running container, as a runtime reports it: the pid file holds its
+ * parent (unshare, or the image runtime's conmon), whose one child it is. Undefined when not running.
+ */
+export const containerProcess = (uid: string, index: number): number | undefined => {
+  try {
+    const parent = readFileSync(containerPidFile(uid, index), "utf8").trim()
+    const first = readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/)[0]
+    return first === undefined || first === "" ? undefined : Number(first)
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * The argv that runs a command in a running container, as `kubectl exec -c` does: the
@@ -41,14 +75,9 @@ export const execArgv = (
   const index = containers.findIndex((candidate) => candidate.name === container)
   const spec = containers[index]
   if (spec === undefined || runtimeOf(spec) === "none") return ["ip", "netns", "exec", podNetns(uid), ...command]
-  try {
-    // The pid file holds unshare's pid; its one child is the container's first process, inside the namespaces.
-    const unshare = readFileSync(containerPidFile(uid, index), "utf8").trim()
-    const first = readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim().split(/\s+/)[0]
-    if (first === undefined || first === "") return undefined
-    // --root: the container's own root, read-only where its securityContext says so.
-    return ["nsenter", "--target", first, "--mount", "--uts", "--net", "--root", "--wd=/", "--", ...command]
-  } catch {
-    return undefined
-  }
+  const first = containerProcess(uid, index)
+  // --root: the container's own root, read-only where its securityContext says so.
+  return first === undefined
+    ? undefined
+    : ["nsenter", "--target", String(first), "--mount", "--uts", "--net", "--root", "--wd=/", "--", ...command]
 }

@@ -4,6 +4,7 @@ import { createInterface } from "node:readline"
 import type { KubeObject, Store } from "@kubelan/kube-fake"
 import { isPodReady, statusOf, watchKind } from "../Api.ts"
 import type { Cluster } from "../Cluster.ts"
+import { containerProcess, podContainerStatuses } from "../kubelet/Containers.ts"
 import type { RunningPod } from "../kubelet/Kubelet.ts"
 import { sh } from "../Shell.ts"
 import type { FdbHistory, MembershipEvent } from "./Analysis.ts"
@@ -215,7 +216,7 @@ export const recordFdbs = (cluster: Cluster, interfaceName: string, clock: Clock
     const record = agents.get(pod.metadata.uid as string)
     if (record === undefined) return
     const at = clock.now()
-    const restarts = ((statusOf(pod).containerStatuses ?? []) as Array<{ restartCount?: number }>).reduce(
+    const restarts = podContainerStatuses(statusOf(pod) as { containerStatuses?: Array<{ restartCount?: number }> }).reduce(
       (sum, status) => sum + (status.restartCount ?? 0),
       0
     )
@@ -345,8 +346,9 @@ export const recordResources = (cluster: Cluster, clock: Clock) => {
     const at = clock.now()
     for (const kubelet of cluster.kubelets)
       for (const running of kubelet.running())
-        for (const container of running.containers.values()) {
-          const pid = container.runtime === "agent" ? container.child?.pid : undefined
+        for (const [index, container] of [...running.containers.values()].entries()) {
+          // The agent itself, not the runtime's wrapper around it.
+          const pid = container.runtime === "agent" && container.child !== undefined ? containerProcess(running.uid, index) : undefined
           if (pid === undefined) continue
           try {
             const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
