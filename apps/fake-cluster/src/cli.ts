@@ -5,8 +5,10 @@ import { existsSync, openSync, readFileSync, rmSync } from "node:fs"
 import { request } from "node:http"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+// The one module of kube-fake the CLI needs: the whole server is not loaded to print a table.
+import { podSummary } from "@kubelan/kube-fake/PodSummary"
 import { execa } from "execa"
-import { execArgv, runtimeOf } from "./kubelet/Containers.ts"
+import { execArgv, podContainers, runtimeOf } from "./kubelet/Containers.ts"
 import { maxNodes } from "./network/Addressing.ts"
 import { releaseHostLimits } from "./network/HostLimits.ts"
 import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
@@ -51,8 +53,17 @@ interface PodView {
   kind?: string
   message?: string
   metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string }
-  spec?: { nodeName?: string; containers?: Array<{ name: string; image?: string; command?: Array<string>; args?: Array<string> }> }
-  status?: { phase?: string; podIP?: string; containerStatuses?: Array<{ ready: boolean; restartCount: number }> }
+  spec?: {
+    nodeName?: string
+    initContainers?: Array<{ name: string; image?: string; command?: Array<string>; args?: Array<string>; restartPolicy?: string }>
+    containers?: Array<{ name: string; image?: string; command?: Array<string>; args?: Array<string> }>
+  }
+  status?: {
+    phase?: string
+    podIP?: string
+    initContainerStatuses?: Array<{ name?: string; ready: boolean; restartCount: number }>
+    containerStatuses?: Array<{ name?: string; ready: boolean; restartCount: number }>
+  }
 }
 
 const api = <A>(path: string) =>
@@ -138,10 +149,7 @@ const status = async () => {
     `${"NAMESPACE".padEnd(12)} ${"POD".padEnd(24)} ${"READY".padEnd(6)} ${"STATUS".padEnd(12)} ${"RESTARTS".padEnd(9)} ${"NODE".padEnd(8)} IP\n`
   )
   for (const pod of pods.items) {
-    const statuses = pod.status?.containerStatuses ?? []
-    const phase = pod.metadata.deletionTimestamp ? "Terminating" : (pod.status?.phase ?? "Pending")
-    const ready = `${statuses.filter((s) => s.ready).length}/${(pod.spec?.containers ?? []).length}`
-    const restarts = statuses.reduce((sum, s) => sum + s.restartCount, 0)
+    const { ready, status: phase, restarts } = podSummary(pod as unknown as Record<string, unknown>)
     process.stdout.write(
       `${pod.metadata.namespace.padEnd(12)} ${pod.metadata.name.padEnd(24)} ${ready.padEnd(6)} ${phase.padEnd(12)} ${String(restarts).padEnd(9)} ${(pod.spec?.nodeName ?? "").padEnd(8)} ${pod.status?.podIP ?? ""}\n`
     )
@@ -172,7 +180,7 @@ const podArgs = (args: ReadonlyArray<string>) => {
 const requirePod = async (namespace: string, name: string, container: string | undefined) => {
   const pod = await api<PodView>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`)
   if (pod.kind === "Status") return fail(`pod ${namespace}/${name}: ${pod.message}`, 1)
-  const names = (pod.spec?.containers ?? []).map((c) => c.name)
+  const names = podContainers(pod.spec).map((c) => c.name)
   if (container !== undefined && !names.includes(container)) fail(`container ${container} is not in pod ${name} (${names.join(", ")})`, 1)
   if (!(await listNetns()).includes(podNetns(pod.metadata.uid))) fail(`pod ${namespace}/${name} is not running yet`, 1)
   return pod
@@ -183,7 +191,7 @@ const exec = async (args: ReadonlyArray<string>) => {
   if (command.length === 0) fail("give the command after --")
   const found = await requirePod(namespace, pod, container)
   // A container with a command is entered with its own /run, /tmp and volumes; every other is the pod's network namespace.
-  const argv = execArgv(found.metadata.uid, found.spec?.containers ?? [], container, command)
+  const argv = execArgv(found.metadata.uid, podContainers(found.spec), container, command)
   const [file = "ip", ...rest] = argv ?? fail(`container ${container} of pod ${namespace}/${pod} is not running (it may be restarting)`, 1)
   const result = await execa(file, rest, { stdio: "inherit", reject: false, env: { HOSTNAME: pod } })
   process.exit(result.exitCode ?? 1)
@@ -192,7 +200,7 @@ const exec = async (args: ReadonlyArray<string>) => {
 const logs = async (args: ReadonlyArray<string>) => {
   const { pod, namespace, container, follow } = podArgs(args)
   const spec = await requirePod(namespace, pod, container)
-  const containers = spec.spec?.containers ?? []
+  const containers = podContainers(spec.spec)
   // Containers that run here: the agent, and those with a command; the others are the namespace itself.
   const running = containers.filter((c) => runtimeOf(c) !== "none")
   const chosen = container ?? running.find((c) => c.name === "kubelan")?.name ?? running[0]?.name

@@ -10,7 +10,12 @@ import { exampleManifest, isolatedSim } from "./Sim.ts"
  * and no KUBECONFIG; the API over TLS, authorizing the token with the shipped Role.
  */
 const sim = isolatedSim()
-const example = readFileSync(exampleManifest, "utf8")
+// The application notes, as it starts, what L2 network it finds: kubelan's interface, its address and FDB.
+const atStart = "ip -br address show dev kubelan > /tmp/network-at-start 2>&1; bridge fdb show dev kubelan >> /tmp/network-at-start 2>&1"
+const example = readFileSync(exampleManifest, "utf8").replace(
+  "command: [sleep, infinity]",
+  `command: [sh, -c, '${atStart}; exec sleep infinity']`
+)
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMillis = 60_000) => {
@@ -25,10 +30,12 @@ const readyReplicas = async () => (await sim.kubectl(["get", "statefulset", "kub
 /** The agent process of a pod's kubelan container: the one child of its unshare. */
 const agentProcess = async (pod: string) => {
   const uid = (await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).stdout
-  const containers = JSON.parse((await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.spec.containers}"])).stdout) as Array<{
-    name: string
-  }>
-  const index = containers.findIndex((container) => container.name === "kubelan")
+  const spec = JSON.parse((await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.spec}"])).stdout) as {
+    initContainers?: Array<{ name: string }>
+    containers: Array<{ name: string }>
+  }
+  // The kubelet numbers containers in start order: init containers (the native sidecar), then the app's.
+  const index = [...(spec.initContainers ?? []), ...spec.containers].findIndex((container) => container.name === "kubelan")
   const unshare = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/container-${index}.pid`, "utf8").trim()
   return readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim()
 }
@@ -74,6 +81,27 @@ describe("the kubelan container's contract", () => {
     expect(claims["kubernetes.io"].pod.name).toBe("kubelan-0")
   })
 
+  it("as a native sidecar, kubelan is ready before the application container starts: it finds the interface, its address and its peers", async () => {
+    const pod = JSON.parse((await sim.kubectl(["get", "pod", "kubelan-1", "-o", "json"])).stdout)
+    expect(pod.status.initContainerStatuses.map((status: any) => [status.name, status.started, status.ready])).toEqual([
+      ["kubelan", true, true]
+    ])
+    expect(pod.status.conditions.find((condition: any) => condition.type === "Initialized").status).toBe("True")
+    // kubelan-1 starts after kubelan-0 is Ready (OrderedReady): its first membership already holds kubelan-0.
+    const peer = (await sim.kubectl(["get", "pod", "kubelan-0", "-o", "jsonpath={.status.podIP}"])).stdout
+    const seen = (await sim.sim(["exec", "kubelan-1", "-c", "alpine", "--", "cat", "/tmp/network-at-start"])).stdout
+    expect(seen).toMatch(/^kubelan\s+\S+\s+192\.168\.69\.2\/24/m)
+    expect(seen).toContain(`00:00:00:00:00:00 dst ${peer} `)
+    // The kubelet's log: the startup probe passed before the application container was started.
+    const uid = pod.metadata.uid as string
+    const kubelanLog = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/kubelan.log`, "utf8")
+    const alpineLog = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/alpine.log`, "utf8")
+    const startedAt = /kubelan-sim: (\S+) container kubelan started \(startup probe passed\)/.exec(kubelanLog)?.[1]
+    const appAt = /kubelan-sim: (\S+) starting container alpine/.exec(alpineLog)?.[1]
+    expect(startedAt).toBeDefined()
+    expect(Date.parse(appAt ?? "")).toBeGreaterThanOrEqual(Date.parse(startedAt ?? ""))
+  })
+
   it("without watch in its Role, the agent logs the 403, keeps the last membership, and kubectl auth can-i agrees", async () => {
     const asAgent = (verb: string) =>
       sim.kubectl(["auth", "can-i", verb, "endpointslices.discovery.k8s.io", "--as=system:serviceaccount:default:kubelan"])
@@ -104,8 +132,24 @@ describe("the kubelan container's contract", () => {
   it("without NET_ADMIN, the kubelan container fails with the one line naming it, and kubectl describe shows it", async () => {
     const noCapability = example.replace("add: [NET_ADMIN]", "add: []").replace("replicas: 3", "replicas: 1")
     expect(noCapability).toContain("add: []")
+    const uid = (await sim.kubectl(["get", "pod", "kubelan-2", "-o", "jsonpath={.metadata.uid}"])).stdout
     await sim.kubectl(["delete", "statefulset", "kubelan"])
     await waitFor("the pods to go", async () => (await sim.kubectl(["get", "pods", "-o", "name"])).stdout.trim() === "")
+    // Deleted, the pod stops its application first and kubelan only after it: the L2 network outlives the app.
+    const at = (container: string, what: string) =>
+      Date.parse(
+        new RegExp(`kubelan-sim: (\\S+) ${what} container ${container}`).exec(
+          readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/${container}.log`, "utf8")
+        )?.[1] ?? ""
+      )
+    expect(at("kubelan", "stopping")).toBeGreaterThanOrEqual(at("alpine", "stopping"))
+    expect(at("kubelan", "stopping")).toBeGreaterThanOrEqual(
+      Date.parse(
+        /kubelan-sim: (\S+) container alpine stopped/.exec(
+          readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/alpine.log`, "utf8")
+        )?.[1] ?? ""
+      )
+    )
     expect((await sim.kubectl(["apply", "-f", "-"], noCapability)).exitCode).toBe(0)
     const line =
       "kubelan: the container lacks the NET_ADMIN capability, which kubelan needs to create its VXLAN interface and program its FDB: add it to the kubelan container's securityContext (capabilities: { add: [NET_ADMIN] })"
@@ -116,7 +160,7 @@ describe("the kubelan container's contract", () => {
           "pod",
           "kubelan-0",
           "-o",
-          'jsonpath={.status.containerStatuses[?(@.name=="kubelan")].lastState.terminated}'
+          'jsonpath={.status.initContainerStatuses[?(@.name=="kubelan")].lastState.terminated}'
         ])
       ).stdout
     await waitFor("the kubelan container to have failed", async () => (await lastState()) !== "")
@@ -124,6 +168,13 @@ describe("the kubelan container's contract", () => {
     const described = await sim.kubectl(["describe", "pod", "kubelan-0"])
     expect(described.stdout).toContain("Exit Code:    2")
     expect(described.stdout).toContain(line)
+    // The app container never starts: the pod stays in its init phase, as kubectl get shows it.
+    await waitFor("kubectl get to show the sidecar's crash loop", async () =>
+      /^kubelan-0\s+0\/2\s+Init:CrashLoopBackOff\s+[1-9]/m.test((await sim.kubectl(["get", "pod", "kubelan-0"])).stdout)
+    )
+    expect(
+      (await sim.kubectl(["get", "pod", "kubelan-0", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"])).stdout
+    ).toBe("PodInitializing")
     const logs = await sim.sim(["logs", "kubelan-0", "-c", "kubelan"])
     expect(logs.stdout).toContain(line)
     expect((await sim.netns("kubelan-0")) !== "").toBe(true)

@@ -65,9 +65,13 @@ describe("kubelan-sim with the seed's example", () => {
       expect(pod.status.phase).toBe("Running")
       expect(pod.status.podIP).toMatch(/^10\.244\.0\.\d+$/)
       expect(pod.status.conditions.find((condition: any) => condition.type === "Ready").status).toBe("True")
+      expect(pod.status.conditions.find((condition: any) => condition.type === "Initialized").status).toBe("True")
+      // kubelan is a native sidecar: an init container that keeps running, started and ready.
+      expect(
+        pod.status.initContainerStatuses.map((status: any) => [status.name, status.started, status.ready, status.restartCount])
+      ).toEqual([["kubelan", true, true, 0]])
       expect(pod.status.containerStatuses.map((status: any) => [status.name, status.ready, status.restartCount])).toEqual([
-        ["alpine", true, 0],
-        ["kubelan", true, 0]
+        ["alpine", true, 0]
       ])
     }
     const slices = JSON.parse(

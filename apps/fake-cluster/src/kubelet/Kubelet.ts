@@ -9,7 +9,7 @@ import { createSandbox, setSandboxMtu, setSandboxPartitioned } from "../network/
 import { agentBundle, agentNodeEnv, agentNodeFlags, paths, podDir, podNetns } from "../Paths.ts"
 import { isPhantom } from "../Phantoms.ts"
 import { removeNetns } from "../Shell.ts"
-import { containerPidFile, type Runtime, runtimeOf } from "./Containers.ts"
+import { containerPidFile, podContainers, type Runtime, runtimeOf } from "./Containers.ts"
 import { Prober } from "./Prober.ts"
 import { volumeMode, writeConfigMapVolume } from "./Volumes.ts"
 
@@ -27,6 +27,9 @@ interface Container {
   volumeMounts?: Array<{ name: string; mountPath: string }>
   readinessProbe?: Probe
   livenessProbe?: Probe
+  startupProbe?: Probe
+  /** On an init container, `Always` makes it a native sidecar: it keeps running beside the app. */
+  restartPolicy?: string
   terminationMessagePolicy?: string
   securityContext?: {
     capabilities?: { add?: Array<string>; drop?: Array<string> }
@@ -48,15 +51,26 @@ interface Probe {
   failureThreshold?: number
 }
 
+/** Where a container stands in the pod's start order: init containers run one by one before the app. */
+type ContainerRole = "init" | "sidecar" | "app"
+
 interface ContainerState {
   readonly spec: Container
+  readonly role: ContainerRole
   readonly runtime: Runtime
   child: ChildProcess | undefined
+  /** Its turn has come (init order); until then it waits with reason PodInitializing. */
+  launched: boolean
+  /** Running, and its startup probe (if any) has passed: the next init container may start. */
+  started: boolean
+  /** An init container (not a sidecar) that exited 0; it is not run again. */
+  completed: boolean
   restarts: number
   ready: boolean
   startedAt: string
   livenessFailures: number
   readinessFailures: number
+  startupFailures: number
   log: WriteStream | undefined
   /** The end of what the container printed, for a termination message (FallbackToLogsOnError). */
   tail: string
@@ -79,8 +93,13 @@ export interface RunningPod {
   readonly volumes: Map<string, string>
   /** Mounts the kubelet adds to every container (the ServiceAccount volume). */
   readonly implicitMounts: Array<{ name: string; mountPath: string }>
+  /** In start order (init containers, then the app's); a container's index names its files. */
   readonly containers: Map<string, ContainerState>
   readonly timers: Array<NodeJS.Timeout>
+  /** Every init container has completed or (a sidecar) started: the app containers run. */
+  initialized: boolean
+  /** Who waits for a container to reach a state (init order), woken at each status report. */
+  readonly waiters: Array<() => boolean>
   terminating: boolean
   partitioned: boolean
 }
@@ -168,6 +187,26 @@ const containerSetup = [
   'exec "$@"'
 ].join("\n")
 const isoSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, "Z")
+
+/** A container before its turn; a phantom pod's are started and ready as they are reported. */
+const newContainerState = (spec: Container, role: ContainerRole, phantom: boolean): ContainerState => ({
+  spec,
+  role,
+  runtime: phantom ? "none" : runtimeOf(spec),
+  child: undefined,
+  launched: phantom,
+  started: phantom,
+  completed: phantom && role === "init",
+  restarts: 0,
+  ready: phantom,
+  startedAt: isoSeconds(),
+  livenessFailures: 0,
+  readinessFailures: 0,
+  startupFailures: 0,
+  log: undefined,
+  tail: "",
+  lastTermination: undefined
+})
 
 /**
  * A node's kubelet: registers its Node, runs the pods bound to it as network namespaces on the
@@ -279,6 +318,7 @@ export class Kubelet {
     const uid = pod.metadata.uid as string
     const phantom = isPhantom(pod)
     const dir = podDir(uid)
+    const initCount = ((specOf(pod).initContainers ?? []) as Array<unknown>).length
     const running: RunningPod = {
       uid,
       namespace,
@@ -292,24 +332,14 @@ export class Kubelet {
       volumes: new Map(),
       implicitMounts: [],
       containers: new Map(
-        ((specOf(pod).containers ?? []) as Array<Container>).map((spec) => [
-          spec.name,
-          {
-            spec,
-            runtime: phantom ? "none" : runtimeOf(spec),
-            child: undefined,
-            restarts: 0,
-            ready: phantom || runtimeOf(spec) === "none" || spec.readinessProbe === undefined,
-            startedAt: isoSeconds(),
-            livenessFailures: 0,
-            readinessFailures: 0,
-            log: undefined,
-            tail: "",
-            lastTermination: undefined
-          } satisfies ContainerState
-        ])
+        podContainers(specOf(pod) as Parameters<typeof podContainers>[0]).map((spec, index) => {
+          const role: ContainerRole = index >= initCount ? "app" : (spec as Container).restartPolicy === "Always" ? "sidecar" : "init"
+          return [spec.name, newContainerState(spec as Container, role, phantom)]
+        })
       ),
       timers: [],
+      initialized: phantom,
+      waiters: [],
       terminating: false,
       partitioned: false
     }
@@ -330,16 +360,54 @@ export class Kubelet {
         running.volumes.set(volume.name, host)
       })
       this.mountServiceAccount(pod, running)
+      for (const container of running.containers.values())
+        if (container.runtime !== "none") container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
+      this.reportStatus(running)
+      // Init containers one at a time, in order: each runs to completion, or (a native sidecar)
+      // until it has started, before the next; the app containers start once all have.
       for (const container of running.containers.values()) {
-        if (container.runtime === "none") continue
-        container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
-        this.startContainer(pod, running, container)
-        this.scheduleProbes(running, container)
+        if (container.role === "app") continue
+        this.launch(pod, running, container)
+        this.reportStatus(running)
+        await this.until(running, () => (container.role === "sidecar" ? container.started : container.completed))
+        if (running.terminating) return
       }
+      running.initialized = true
+      for (const container of running.containers.values()) if (container.role === "app") this.launch(pod, running, container)
       this.reportStatus(running)
     } catch (error) {
       process.stderr.write(`kubelet ${this.node.name}: ${namespace}/${name}: ${String(error)}\n`)
     }
+  }
+
+  /** A container's turn: its process starts with its probes; one with nothing to run just is. */
+  private launch(pod: KubeObject, running: RunningPod, container: ContainerState) {
+    container.launched = true
+    if (container.runtime === "none") {
+      container.started = true
+      container.completed = container.role === "init"
+      container.ready = true
+      return
+    }
+    this.startContainer(pod, running, container)
+    this.scheduleProbes(running, container)
+  }
+
+  /** Resolves once the condition holds (checked at every status report), or the pod goes. */
+  private until(running: RunningPod, condition: () => boolean) {
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (!condition() && !running.terminating) return false
+        resolve()
+        return true
+      }
+      if (!check()) running.waiters.push(check)
+    })
+  }
+
+  private wake(running: RunningPod) {
+    const waiting = running.waiters.splice(0)
+    for (const check of waiting) if (!check()) running.waiters.push(check)
   }
 
   private fieldValue(pod: KubeObject, running: RunningPod, path: string): string {
@@ -469,6 +537,10 @@ export class Kubelet {
     })
     container.child = child
     container.startedAt = isoSeconds()
+    // Started at once unless a startup probe must pass first; ready once started, unless a readiness probe says.
+    container.started = container.spec.startupProbe === undefined
+    container.ready = container.started && container.spec.readinessProbe === undefined
+    container.startupFailures = 0
     // Where `exec -c` finds the container: its unshare, whose one child is the container's first process.
     if (container.runtime !== "none" && child.pid !== undefined)
       writeFileSync(containerPidFile(running.uid, [...running.containers.keys()].indexOf(container.spec.name)), String(child.pid))
@@ -486,10 +558,25 @@ export class Kubelet {
       // restartPolicy Always, with the kubelet's growing back-off (shortened here).
       container.child = undefined
       container.ready = false
-      container.restarts += 1
+      container.started = false
       // What `kubectl describe pod` shows as Last State: the exit, and the log's end as the message
       // when the container asks for it (terminationMessagePolicy: FallbackToLogsOnError).
       const exitCode = code ?? 128 + (signal === "SIGKILL" ? 9 : 15)
+      if (container.role === "init" && exitCode === 0) {
+        // A plain init container is done: it stays terminated (Completed) and the next one starts.
+        container.completed = true
+        container.lastTermination = {
+          exitCode,
+          reason: "Completed",
+          message: undefined,
+          startedAt: container.startedAt,
+          finishedAt: isoSeconds()
+        }
+        container.log?.write(`kubelan-sim: init container ${container.spec.name} completed\n`)
+        this.reportStatus(running)
+        return
+      }
+      container.restarts += 1
       const tail = container.tail.trimEnd().split("\n").slice(-80).join("\n").slice(-2048)
       container.lastTermination = {
         exitCode,
@@ -516,6 +603,10 @@ export class Kubelet {
     return status >= 200 && status < 400
   }
 
+  /**
+   * The probes as a kubelet runs them: the startup probe until it passes (failing it restarts the
+   * container), then readiness and liveness. A container restarted starts over with its startup probe.
+   */
   private scheduleProbes(running: RunningPod, container: ContainerState) {
     const every = (probe: Probe, check: () => Promise<void>) => {
       const period = (probe.periodSeconds ?? 10) * 1000
@@ -526,9 +617,32 @@ export class Kubelet {
       }
       running.timers.push(setTimeout(loop, (probe.initialDelaySeconds ?? 0) * 1000 + 200))
     }
+    const restart = (why: string) => {
+      container.log?.write(`kubelan-sim: ${why}; restarting container ${container.spec.name}\n`)
+      const child = container.child
+      signal(child, "SIGTERM")
+      setTimeout(() => signal(child, "SIGKILL"), 5000).unref()
+    }
+    const startup = container.spec.startupProbe
+    if (startup?.httpGet)
+      every(startup, async () => {
+        if (container.child === undefined || container.started) return
+        const ok = await this.probe(running, container.spec, startup)
+        if (container.child === undefined || container.started) return
+        if (ok) {
+          container.started = true
+          container.ready = container.spec.readinessProbe === undefined
+          container.log?.write(`kubelan-sim: ${new Date().toISOString()} container ${container.spec.name} started (startup probe passed)\n`)
+          this.reportStatus(running)
+        } else if (++container.startupFailures >= (startup.failureThreshold ?? 3)) {
+          container.startupFailures = 0
+          restart("startup probe failed")
+        }
+      })
     const readiness = container.spec.readinessProbe
     if (readiness?.httpGet)
       every(readiness, async () => {
+        if (!container.started) return
         const ok = container.child !== undefined && (await this.probe(running, container.spec, readiness))
         container.readinessFailures = ok ? 0 : container.readinessFailures + 1
         const ready = ok ? true : container.readinessFailures >= (readiness.failureThreshold ?? 3) ? false : container.ready
@@ -540,77 +654,100 @@ export class Kubelet {
     const liveness = container.spec.livenessProbe
     if (liveness?.httpGet)
       every(liveness, async () => {
-        if (container.child === undefined) return
+        if (container.child === undefined || !container.started) return
         const ok = await this.probe(running, container.spec, liveness)
         container.livenessFailures = ok ? 0 : container.livenessFailures + 1
         if (container.livenessFailures >= (liveness.failureThreshold ?? 3)) {
           container.livenessFailures = 0
-          container.log?.write(`kubelan-sim: liveness probe failed; restarting container ${container.spec.name}\n`)
-          const child = container.child
-          signal(child, "SIGTERM")
-          setTimeout(() => signal(child, "SIGKILL"), 5000).unref()
+          restart("liveness probe failed")
         }
       })
   }
 
-  private reportStatus(running: RunningPod) {
-    const pod = tryGet(this.store, "pods", running.namespace, running.name)
-    if (pod === undefined || pod.metadata.uid !== running.uid) return
-    const statuses = [...running.containers.values()].map((container) => {
-      const up = container.runtime === "none" || container.child !== undefined
-      return {
-        name: container.spec.name,
-        image: container.spec.image ?? "",
-        imageID: "",
-        containerID: `kubelan-sim://${running.uid}/${container.spec.name}`,
-        ready: up && container.ready,
-        started: up,
-        restartCount: container.restarts,
-        state: up
+  /** A container's status as the kubelet reports it: state, readiness, restarts and Last State. */
+  private containerStatus(running: RunningPod, container: ContainerState) {
+    const up = container.launched && (container.runtime === "none" || container.child !== undefined)
+    const containerID = `kubelan-sim://${running.uid}/${container.spec.name}`
+    const last = container.lastTermination
+    const terminated = (termination: NonNullable<ContainerState["lastTermination"]>) => ({
+      exitCode: termination.exitCode,
+      reason: termination.reason,
+      ...(termination.message === undefined ? {} : { message: termination.message }),
+      startedAt: termination.startedAt,
+      finishedAt: termination.finishedAt,
+      containerID
+    })
+    const state =
+      container.completed && last !== undefined
+        ? { terminated: terminated(last) }
+        : up
           ? { running: { startedAt: container.startedAt } }
-          : {
-              waiting: {
-                reason: "CrashLoopBackOff",
-                message: `back-off restarting failed container ${container.spec.name} in pod ${running.name}`
-              }
-            },
-        ...(container.lastTermination === undefined
-          ? {}
-          : {
-              lastState: {
-                terminated: {
-                  exitCode: container.lastTermination.exitCode,
-                  reason: container.lastTermination.reason,
-                  ...(container.lastTermination.message === undefined ? {} : { message: container.lastTermination.message }),
-                  startedAt: container.lastTermination.startedAt,
-                  finishedAt: container.lastTermination.finishedAt,
-                  containerID: `kubelan-sim://${running.uid}/${container.spec.name}`
+          : !container.launched
+            ? { waiting: { reason: "PodInitializing" } }
+            : {
+                waiting: {
+                  reason: "CrashLoopBackOff",
+                  message: `back-off restarting failed container ${container.spec.name} in pod ${running.name}`
                 }
               }
-            })
-      }
-    })
-    const ready = statuses.every((status) => status.ready)
+    return {
+      name: container.spec.name,
+      image: container.spec.image ?? "",
+      imageID: "",
+      containerID,
+      // A completed init container counts as ready, as the kubelet reports it.
+      ready: container.completed || (up && container.ready),
+      started: up && container.started,
+      restartCount: container.restarts,
+      state,
+      ...(last === undefined || container.completed ? {} : { lastState: { terminated: terminated(last) } })
+    }
+  }
+
+  private reportStatus(running: RunningPod) {
+    const pod = tryGet(this.store, "pods", running.namespace, running.name)
+    if (pod === undefined || pod.metadata.uid !== running.uid) return this.wake(running)
+    const containers = [...running.containers.values()]
+    const initStatuses = containers
+      .filter((container) => container.role !== "app")
+      .map((container) => this.containerStatus(running, container))
+    const statuses = containers.filter((container) => container.role === "app").map((container) => this.containerStatus(running, container))
+    // Ready: every app container and every native sidecar; plain init containers have done their part.
+    const ready =
+      running.initialized &&
+      containers.every((container) => container.role === "init" || (container.launched && this.containerStatus(running, container).ready))
     const previous = statusOf(pod)
-    const keep = (type: string, status: boolean) => {
+    const keep = (type: string, status: boolean, reason?: string) => {
       const old = ((previous.conditions ?? []) as Array<{ type: string; status: string; lastTransitionTime: string }>).find(
         (candidate) => candidate.type === type
       )
       return old !== undefined && old.status === (status ? "True" : "False")
         ? old
-        : { type, status: status ? "True" : "False", lastTransitionTime: isoSeconds() }
+        : {
+            type,
+            status: status ? "True" : "False",
+            lastTransitionTime: isoSeconds(),
+            ...(status || reason === undefined ? {} : { reason })
+          }
     }
     const status = {
-      phase: "Running",
+      phase: running.initialized ? "Running" : "Pending",
       hostIP: this.node.internalIP,
       hostIPs: [{ ip: this.node.internalIP }],
       podIP: running.ip,
       podIPs: [{ ip: running.ip }],
       startTime: previous.startTime ?? isoSeconds(),
-      conditions: [keep("PodScheduled", true), keep("Initialized", true), keep("ContainersReady", ready), keep("Ready", ready)],
+      conditions: [
+        keep("PodScheduled", true),
+        keep("Initialized", running.initialized, "ContainersNotInitialized"),
+        keep("ContainersReady", ready, "ContainersNotReady"),
+        keep("Ready", ready, "ContainersNotReady")
+      ],
+      ...(initStatuses.length === 0 ? {} : { initContainerStatuses: initStatuses }),
       containerStatuses: statuses
     }
     this.store.update(kind("pods"), running.namespace, running.name, { ...pod, status }, "status")
+    this.wake(running)
   }
 
   private refreshConfigMap(configMap: KubeObject) {
@@ -629,28 +766,42 @@ export class Kubelet {
     }
   }
 
-  /** Graceful deletion: SIGTERM to every container, SIGKILL after the grace period, then the pod goes. */
+  /**
+   * Graceful deletion: SIGTERM to the app containers (and an init container still running), then,
+   * once they have exited, to the native sidecars in reverse order, as the kubelet stops them; what
+   * is still running when the grace period ends gets SIGKILL. Then the pod goes.
+   */
   private async terminate(pod: KubeObject) {
     const running = this.pods.get(pod.metadata.uid as string)
     if (running === undefined) return this.forceDelete(pod)
     if (running.terminating) return
     running.terminating = true
+    this.wake(running)
     const grace = Number((pod.metadata as Record<string, unknown>).deletionGracePeriodSeconds ?? 30)
-    const children = [...running.containers.values()].flatMap((container) => (container.child === undefined ? [] : [container.child]))
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve()
-            const killer = setTimeout(() => signal(child, "SIGKILL"), grace * 1000)
-            child.once("close", () => {
-              clearTimeout(killer)
-              resolve()
+    const deadline = Date.now() + grace * 1000
+    const stop = (containers: ReadonlyArray<ContainerState>) =>
+      Promise.all(
+        containers.map(
+          (container) =>
+            new Promise<void>((resolve) => {
+              const child = container.child
+              if (child === undefined || child.exitCode !== null || child.signalCode !== null) return resolve()
+              const killer = setTimeout(() => signal(child, "SIGKILL"), Math.max(0, deadline - Date.now()))
+              child.once("close", (code, name) => {
+                clearTimeout(killer)
+                container.log?.write(
+                  `kubelan-sim: ${new Date().toISOString()} container ${container.spec.name} stopped (${code ?? name})\n`
+                )
+                resolve()
+              })
+              container.log?.write(`kubelan-sim: ${new Date().toISOString()} stopping container ${container.spec.name} (SIGTERM)\n`)
+              signal(child, "SIGTERM")
             })
-            signal(child, "SIGTERM")
-          })
+        )
       )
-    )
+    const containers = [...running.containers.values()]
+    await stop(containers.filter((container) => container.role !== "sidecar"))
+    for (const sidecar of containers.filter((container) => container.role === "sidecar").reverse()) await stop([sidecar])
     await this.teardown(running.uid)
     this.forceDelete(pod)
   }
@@ -668,6 +819,7 @@ export class Kubelet {
     if (running === undefined) return
     this.pods.delete(uid)
     running.terminating = true
+    this.wake(running)
     for (const timer of running.timers) clearTimeout(timer)
     for (const container of running.containers.values()) {
       signal(container.child, "SIGKILL")
