@@ -43,9 +43,10 @@ const harness = (initial: LoadedConfig, options: { wrap?: (memory: Memory) => Ne
     const reconciler = Context.get(context, Reconciler.Reconciler)
     const metrics = Context.get(context, Metrics.Metrics)
     const fdb = Effect.map(memory.kernel, (kernel) => [...(kernel.links.get("kubelan")?.fdb ?? [])].sort())
+    // Generous: CI runs every package's tests at once on two cores.
     const waitFor = <A>(check: Effect.Effect<A | undefined>) =>
       Effect.gen(function* () {
-        for (let i = 0; i < 200; i++) {
+        for (let i = 0; i < 1500; i++) {
           const value = yield* check
           if (value !== undefined) return value
           yield* Effect.sleep("10 millis")
@@ -114,7 +115,7 @@ describe("Reconciler", () => {
   it.live("an FDB entry deleted while a pass is writing is put back by the next pass", () =>
     Effect.gen(function* () {
       let sabotage = false
-      const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3"), {
+      const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3", { KL_RESYNC_INTERVAL: "24h" }), {
         // Someone deletes a peer's entry (with its kernel event) while the pass's batch is in flight.
         wrap: (memory) => ({
           ...memory.netlink,
@@ -132,8 +133,8 @@ describe("Reconciler", () => {
       })
       yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
       sabotage = true
-      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.3,10.0.0.4"))
-      // The resync is 10 s away: only the event, taken by the next pass, can repair it this soon.
+      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.3,10.0.0.4", { KL_RESYNC_INTERVAL: "24h" }))
+      // No resync comes: only the event, taken by the next pass, can repair it.
       yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.join() === "10.0.0.2,10.0.0.3,10.0.0.4" ? true : undefined)))
     })
   )
