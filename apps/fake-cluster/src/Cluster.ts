@@ -7,6 +7,7 @@ import { startGarbageCollector } from "./controllers/GarbageCollector.ts"
 import { startScheduler } from "./controllers/Scheduler.ts"
 import { startServiceAccountController } from "./controllers/ServiceAccounts.ts"
 import { startStatefulSetController } from "./controllers/StatefulSets.ts"
+import { type ContainerRuntime, chooseRuntime } from "./kubelet/Image.ts"
 import { type ApiAccess, Kubelet } from "./kubelet/Kubelet.ts"
 import { apiAddress, apiPort, maxNodes, phantomAddress, phantomCapacity } from "./network/Addressing.ts"
 import { AddressPool } from "./network/AddressPool.ts"
@@ -23,6 +24,8 @@ export interface ClusterOptions {
   /** Changes kept for watch resumption. */
   readonly history?: number
   readonly log?: (message: string) => void
+  /** How the kubelan container runs; by default from the image when it holds the current build, else as a process. */
+  readonly runtime?: ContainerRuntime | undefined
 }
 
 /** A running simulator: the API, the network, the controllers and a kubelet per node. */
@@ -31,6 +34,8 @@ export interface Cluster {
   readonly store: Store
   readonly fabric: Fabric
   readonly kubelets: ReadonlyArray<Kubelet>
+  /** How the kubelan containers run. */
+  readonly runtime: ContainerRuntime
   /** A node's uplink settings; an MTU change reaches its running pods as a CNI plugin would do it. */
   setNodeLink(node: string, settings: LinkSettings): Promise<void>
   stop(): Promise<void>
@@ -39,7 +44,11 @@ export interface Cluster {
 export const startCluster = async (options: ClusterOptions): Promise<Cluster> => {
   const log = options.log ?? (() => {})
   if (options.nodes.length < 1 || options.nodes.length > maxNodes) throw new Error(`--nodes must be 1..${maxNodes}`)
+  // Before anything is made: asking for an image that cannot be used is an error, not a fallback.
+  const { runtime, note } = await chooseRuntime(options.runtime)
   mkdirSync(stateDir, { recursive: true })
+  writeFileSync(paths.runtime, `${runtime}\n`)
+  log(`containers: kubelan ${runtime === "image" ? `from the image ${note} (podman, runc)` : `as a process (${note})`}`)
   const pki = await makeClusterPki(paths.pki, apiAddress)
   const server = await startKubeFake({
     listen: options.listen,
@@ -115,7 +124,8 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
           ),
           phantoms
         },
-        api
+        api,
+        runtime
       )
       kubelet.start()
       kubelets.push(kubelet)
@@ -138,6 +148,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     store: server.store,
     fabric: network,
     kubelets,
+    runtime,
     setNodeLink: async (name, settings) => {
       const index = network.nodes.findIndex((node) => node.name === name)
       const node = network.nodes[index]

@@ -13,7 +13,9 @@ export const paths = {
   tlsSocket: `${stateDir}/api-tls.sock`,
   pki: `${stateDir}/pki`,
   kubeconfig: `${stateDir}/kubeconfig`,
-  pods: `${stateDir}/pods`
+  pods: `${stateDir}/pods`,
+  /** How the kubelan containers run (image or process), for `status`. */
+  runtime: `${stateDir}/runtime`
 }
 
 /** Every namespace the simulator makes starts with this; `down` removes all of them. */

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url"
 import { podSummary } from "@kubelan/kube-fake/PodSummary"
 import { execa } from "execa"
 import { execArgv, podContainers, runtimeOf } from "./kubelet/Containers.ts"
+import { agentImage, type ContainerRuntime, containerRuntimes, imageState, removeContainers } from "./kubelet/Image.ts"
 import { maxNodes } from "./network/Addressing.ts"
 import { releaseHostLimits } from "./network/HostLimits.ts"
 import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
@@ -18,17 +19,21 @@ const usage = `kubelan-sim — a Kubernetes cluster on one machine: kube-fake, c
 network namespaces whose kubelan container runs the real agent.
 
 Usage:
-  kubelan-sim up [--listen HOST:PORT] [--nodes N]
+  kubelan-sim up [--listen HOST:PORT] [--nodes N] [--runtime image|process]
                                         start it in the background (API default 127.0.0.1:6443;
                                         N nodes behind a routed fabric, default 1)
   kubelan-sim down                      stop it and remove everything it made
   kubelan-sim status                    the API address and the pods
   kubelan-sim kubeconfig                the kubeconfig path (export KUBECONFIG=$(kubelan-sim kubeconfig))
-  kubelan-sim run FILE.yaml [--report DIR] [--size full|ci]
+  kubelan-sim run FILE.yaml [--report DIR] [--size full|ci] [--runtime image|process]
                                         run a scenario on a cluster of its own: exit 0 when every
                                         expectation held, 1 when one failed, 2 for a bad file
   kubelan-sim exec POD [-n NS] [-c CONTAINER] -- CMD...   run a command in a pod
   kubelan-sim logs POD [-n NS] [-c CONTAINER] [-f]        the kubelan container's output
+
+--runtime: how the kubelan container runs. image: from ${agentImage} under podman, as a
+kubelet's runtime runs it (scripts/image builds it); process: the agent bundle as a process
+under the same contract (faster to start). Default: the image when it holds the current build.
 
 Needs root (network namespaces). State lives in ${stateDir}.`
 
@@ -82,8 +87,9 @@ const api = <A>(path: string) =>
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-/** Removes what a previous run left: its namespaces, processes and state. */
+/** Removes what a previous run left: its containers, namespaces, processes and state. */
 const sweep = async () => {
+  await removeContainers(netnsPrefix)
   const left = (await listNetns()).filter((name) => name.startsWith(netnsPrefix))
   for (const name of left) await removeNetns(name)
   rmSync(stateDir, { recursive: true, force: true })
@@ -98,8 +104,10 @@ const upOptions = (args: ReadonlyArray<string>) => {
   for (let i = 0; i < args.length; i++) {
     const flag = args[i] as string
     const value = args[i + 1]
-    if (flag !== "--listen" && flag !== "--nodes") fail(`unknown flag ${flag} (up takes --listen HOST:PORT and --nodes N)`)
+    if (flag !== "--listen" && flag !== "--nodes" && flag !== "--runtime")
+      fail(`unknown flag ${flag} (up takes --listen HOST:PORT, --nodes N and --runtime image|process)`)
     if (value === undefined) fail(`${flag} needs a value`)
+    if (flag === "--runtime") runtimeOption(value)
     if (flag === "--nodes" && !(Number.isInteger(Number(value)) && Number(value) >= 1 && Number(value) <= maxNodes))
       fail(`--nodes: ${JSON.stringify(value)} is not a whole number from 1 to ${maxNodes}`)
     options.push(flag, value as string)
@@ -108,11 +116,22 @@ const upOptions = (args: ReadonlyArray<string>) => {
   return options
 }
 
+/** A --runtime value, checked. */
+const runtimeOption = (value: string | undefined): ContainerRuntime =>
+  containerRuntimes.includes(value as ContainerRuntime)
+    ? (value as ContainerRuntime)
+    : fail(`--runtime: ${JSON.stringify(value)} is not one of ${containerRuntimes.join(", ")}`)
+
 const up = async (rawArgs: ReadonlyArray<string>) => {
   const args = upOptions(rawArgs)
   if (daemonPid() !== undefined) {
     process.stdout.write(`kubelan-sim is already up\nexport KUBECONFIG=${paths.kubeconfig}\n`)
     return
+  }
+  const asked = args[args.indexOf("--runtime") + 1]
+  if (args.includes("--runtime") && asked === "image") {
+    const state = await imageState()
+    if (!state.usable) fail(`--runtime image: ${state.why}`, 1)
   }
   const swept = await sweep()
   if (swept > 0) process.stdout.write(`removed ${swept} namespaces left by an earlier run\n`)
@@ -127,7 +146,9 @@ const up = async (rawArgs: ReadonlyArray<string>) => {
   if (!existsSync(paths.ready))
     fail(`the simulator did not start; its log:\n${existsSync(paths.log) ? readFileSync(paths.log, "utf8") : ""}`, 1)
   const server = readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]
-  process.stdout.write(`kubelan-sim is up: API ${server}\nPoint kubectl at it:\n  export KUBECONFIG=${paths.kubeconfig}\n`)
+  const runtime = readFileSync(paths.runtime, "utf8").trim()
+  const containers = readFileSync(paths.log, "utf8").match(/containers: (.*)/)?.[1] ?? `kubelan ${runtime}`
+  process.stdout.write(`kubelan-sim is up: API ${server}\n${containers}\nPoint kubectl at it:\n  export KUBECONFIG=${paths.kubeconfig}\n`)
 }
 
 const down = async () => {
@@ -144,7 +165,10 @@ const down = async () => {
 const status = async () => {
   if (daemonPid() === undefined) return fail("not up (kubelan-sim up)", 1)
   const pods = await api<{ items: Array<PodView> }>("/api/v1/pods")
-  process.stdout.write(`up: API ${readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]}, state ${stateDir}\n`)
+  const runtime = existsSync(paths.runtime) ? readFileSync(paths.runtime, "utf8").trim() : "process"
+  process.stdout.write(
+    `up: API ${readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]}, state ${stateDir}, containers: ${runtime}\n`
+  )
   process.stdout.write(
     `${"NAMESPACE".padEnd(12)} ${"POD".padEnd(24)} ${"READY".padEnd(6)} ${"STATUS".padEnd(12)} ${"RESTARTS".padEnd(9)} ${"NODE".padEnd(8)} IP\n`
   )
@@ -218,9 +242,11 @@ const run = async (args: ReadonlyArray<string>) => {
   let file: string | undefined
   let reportDir: string | undefined
   let size = "full"
+  let runtime: ContainerRuntime | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string
     if (arg === "--report") reportDir = args[++i] ?? fail("--report needs a directory")
+    else if (arg === "--runtime") runtime = runtimeOption(args[++i])
     else if (arg === "--size") size = args[++i] ?? fail("--size needs a value")
     else if (arg.startsWith("-")) fail(`unknown flag ${arg}`)
     else if (file === undefined) file = arg
@@ -260,7 +286,7 @@ const run = async (args: ReadonlyArray<string>) => {
   process.on("SIGINT", () => void cleanUp())
   process.on("SIGTERM", () => void cleanUp())
   try {
-    const report = await runScenario(scenario, { reportDir })
+    const report = await runScenario(scenario, { reportDir, runtime })
     await sweep()
     process.exit(report.passed ? 0 : 1)
   } catch (error) {

@@ -1,7 +1,8 @@
 // The simulator's background process, started by `kubelan-sim up`: the cluster (API, fabric and
 // nodes, controllers, kubelets) until SIGTERM, which stops all of it and removes what it made.
-//   node daemon.ts [--listen HOST:PORT] [--nodes N]
+//   node daemon.ts [--listen HOST:PORT] [--nodes N] [--runtime image|process]
 import { clearReady, markReady, startCluster } from "./Cluster.ts"
+import type { ContainerRuntime } from "./kubelet/Image.ts"
 
 const log = (message: string) => process.stdout.write(`${new Date().toISOString()} ${message}\n`)
 const option = (flag: string) => {
@@ -12,7 +13,12 @@ const nodes = Number(option("--nodes") ?? 1)
 const cluster = await startCluster({
   listen: option("--listen") ?? "127.0.0.1:6443",
   nodes: Array.from({ length: nodes }, () => ({})),
-  log
+  log,
+  runtime: option("--runtime") as ContainerRuntime | undefined
+}).catch((error: unknown) => {
+  // What stopped it, in one line for `up` to show; the cluster has already undone what it made.
+  log(`could not start: ${error instanceof Error ? error.message : String(error)}`)
+  process.exit(1)
 })
 markReady()
 log("ready")

@@ -9,7 +9,6 @@ import { exampleManifest, isolatedSim } from "./Sim.ts"
  * cluster's CA mounted where client libraries look, the `kubernetes` Service in its environment
  * and no KUBECONFIG; the API over TLS, authorizing the token with the shipped Role.
  */
-const sim = isolatedSim()
 // The application notes, as it starts, what L2 network it finds: kubelan's interface, its address and FDB.
 const atStart = "ip -br address show dev kubelan > /tmp/network-at-start 2>&1; bridge fdb show dev kubelan >> /tmp/network-at-start 2>&1"
 const example = readFileSync(exampleManifest, "utf8").replace(
@@ -25,31 +24,33 @@ const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMilli
     await sleep(200)
   }
 }
-const readyReplicas = async () => (await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.status.readyReplicas}"])).stdout
+// Both runtimes give the container the same contract: the image under podman, the bundle as a process.
+describe.each(["image", "process"] as const)("the kubelan container's contract, %s runtime", (runtime) => {
+  const sim = isolatedSim()
+  const readyReplicas = async () => (await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.status.readyReplicas}"])).stdout
 
-/** The agent process of a pod's kubelan container: the one child of its unshare. */
-const agentProcess = async (pod: string) => {
-  const uid = (await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).stdout
-  const spec = JSON.parse((await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.spec}"])).stdout) as {
-    initContainers?: Array<{ name: string }>
-    containers: Array<{ name: string }>
+  /** The agent process of a pod's kubelan container: the one child of its unshare, or of conmon for the image. */
+  const agentProcess = async (pod: string) => {
+    const uid = (await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).stdout
+    const spec = JSON.parse((await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.spec}"])).stdout) as {
+      initContainers?: Array<{ name: string }>
+      containers: Array<{ name: string }>
+    }
+    // The kubelet numbers containers in start order: init containers (the native sidecar), then the app's.
+    const index = [...(spec.initContainers ?? []), ...spec.containers].findIndex((container) => container.name === "kubelan")
+    const unshare = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/container-${index}.pid`, "utf8").trim()
+    return readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim()
   }
-  // The kubelet numbers containers in start order: init containers (the native sidecar), then the app's.
-  const index = [...(spec.initContainers ?? []), ...spec.containers].findIndex((container) => container.name === "kubelan")
-  const unshare = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/container-${index}.pid`, "utf8").trim()
-  return readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim()
-}
 
-beforeAll(async () => {
-  const up = await sim.sim(["up", "--listen", "127.0.0.1:0"])
-  if (up.exitCode !== 0) throw new Error(up.all)
-})
-afterAll(async () => {
-  await sim.kubectl(["delete", "-f", "-", "--wait=false"], example)
-  await sim.sim(["down"])
-})
+  beforeAll(async () => {
+    const up = await sim.sim(["up", "--listen", "127.0.0.1:0", "--runtime", runtime])
+    if (up.exitCode !== 0) throw new Error(up.all)
+  })
+  afterAll(async () => {
+    await sim.kubectl(["delete", "-f", "-", "--wait=false"], example)
+    await sim.sim(["down"])
+  })
 
-describe("the kubelan container's contract", () => {
   it("converges with the shipped Role as its ServiceAccount: NET_ADMIN only, a read-only root, no KUBECONFIG", async () => {
     expect((await sim.kubectl(["apply", "-f", "-"], example)).exitCode).toBe(0)
     await waitFor("three Ready pods", async () => (await readyReplicas()) === "3")
@@ -57,6 +58,11 @@ describe("the kubelan container's contract", () => {
     await waitFor("a full mesh", async () => (await fdbDestinations(netns, "kubelan")).length === 2)
 
     const pid = await agentProcess("kubelan-0")
+    // The agent is the image's (its entrypoint, its /app) or the bundle built here.
+    const command = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+    if (runtime === "image") expect(command.at(-2)).toBe("/app/kubelan.mjs")
+    else expect(command.at(-2)).toMatch(/\/apps\/agent\/dist\/kubelan\.mjs$/)
+    expect((await sim.sim(["status"])).stdout).toContain(`containers: ${runtime}`)
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
     expect(/^CapEff:\s*(\S+)$/m.exec(status)?.[1]).toBe("0000000000001000")
     expect(/^CapBnd:\s*(\S+)$/m.exec(status)?.[1]).toBe("0000000000001000")

@@ -79,5 +79,5 @@ export const execArgv = (
   // --root: the container's own root, read-only where its securityContext says so.
   return first === undefined
     ? undefined
-    : ["nsenter", "--target", String(first), "--mount", "--uts", "--net", "--root", "--wd=/", "--", ...command]
+    : ["nsenter", "--target", String(first), "--mount", "--uts", "--net", "--pid", "--root", "--wd=/", "--", ...command]
 }

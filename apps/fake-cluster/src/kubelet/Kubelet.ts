@@ -10,6 +10,7 @@ import { agentBundle, agentNodeEnv, agentNodeFlags, paths, podDir, podNetns } fr
 import { isPhantom } from "../Phantoms.ts"
 import { removeNetns } from "../Shell.ts"
 import { containerPidFile, podContainers, type Runtime, runtimeOf } from "./Containers.ts"
+import { type ContainerRuntime, containerName, podmanProcessEnv, podmanRunArgv, removeContainer, signalContainer } from "./Image.ts"
 import { Prober } from "./Prober.ts"
 import { volumeMode, writeConfigMapVolume } from "./Volumes.ts"
 
@@ -24,7 +25,7 @@ interface Container {
     valueFrom?: { fieldRef?: { fieldPath: string }; configMapKeyRef?: { name: string; key: string } }
   }>
   ports?: Array<{ name?: string; containerPort: number }>
-  volumeMounts?: Array<{ name: string; mountPath: string }>
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>
   readinessProbe?: Probe
   livenessProbe?: Probe
   startupProbe?: Probe
@@ -91,6 +92,8 @@ export interface RunningPod {
   readonly dir: string
   /** Volume name → host directory. */
   readonly volumes: Map<string, string>
+  /** Volumes a container sees read-only whatever its mount says: ConfigMaps and the ServiceAccount's. */
+  readonly readOnlyVolumes: Set<string>
   /** Mounts the kubelet adds to every container (the ServiceAccount volume). */
   readonly implicitMounts: Array<{ name: string; mountPath: string }>
   /** In start order (init containers, then the app's); a container's index names its files. */
@@ -151,7 +154,7 @@ const securityArgv = (context: Container["securityContext"]): ReadonlyArray<stri
 }
 
 /**
- * Run inside a container's own mount namespace: `sh -c SETUP sh STAGE HOSTNAME ro|rw [HOST PATH]... -- CMD...`.
+ * Run inside a container's own mount namespace: `sh -c SETUP sh STAGE HOSTNAME ro|rw [HOST PATH ro|rw]... -- CMD...`.
  * The fresh /run and /tmp are made in STAGE (in the pod's directory) while the volumes' host
  * directories, which may be under /run themselves, are still in sight; then they are moved over
  * /run and /tmp. A mountPath is made only under those two; elsewhere it must exist on the
@@ -173,7 +176,8 @@ const containerSetup = [
   "  esac",
   '  if [ ! -d "$target" ]; then echo "kubelan-sim: mountPath $2 does not exist here (use one under /run or /tmp)" >&2; exit 1; fi',
   '  mount -n --bind "$1" "$target"',
-  "  shift 2",
+  '  if [ "$3" = ro ]; then mount -n -o remount,bind,ro "$target"; fi',
+  "  shift 3",
   "done",
   "shift",
   // The stage is itself under /run or /tmp: the other one moves first, or the stage would be covered.
@@ -225,8 +229,17 @@ export class Kubelet {
   private readonly podAddresses: AddressPool
   private readonly phantomAddresses: AddressPool
   private readonly api: ApiAccess
+  /** How the kubelan container runs: from the image under podman, or as a process (for speed). */
+  private readonly runtime: ContainerRuntime
 
-  constructor(store: Store, node: NodeNetwork, pools: { pods: AddressPool; phantoms: AddressPool }, api: ApiAccess) {
+  constructor(
+    store: Store,
+    node: NodeNetwork,
+    pools: { pods: AddressPool; phantoms: AddressPool },
+    api: ApiAccess,
+    runtime: ContainerRuntime = "process"
+  ) {
+    this.runtime = runtime
     this.store = store
     this.node = node
     this.podAddresses = pools.pods
@@ -308,8 +321,9 @@ export class Kubelet {
 
   /** container-kill: the agent dies at once (SIGKILL) and restarts as any crashed container does. */
   killAgent(uid: string) {
-    for (const container of this.pods.get(uid)?.containers.values() ?? [])
-      if (container.runtime === "agent") signal(container.child, "SIGKILL")
+    const running = this.pods.get(uid)
+    if (running !== undefined)
+      for (const container of running.containers.values()) if (container.runtime === "agent") this.signal(running, container, "SIGKILL")
   }
 
   private async run(pod: KubeObject) {
@@ -330,6 +344,7 @@ export class Kubelet {
       hostSide: `klv${this.vethCounter++}`,
       dir,
       volumes: new Map(),
+      readOnlyVolumes: new Set(),
       implicitMounts: [],
       containers: new Map(
         podContainers(specOf(pod) as Parameters<typeof podContainers>[0]).map((spec, index) => {
@@ -355,6 +370,7 @@ export class Kubelet {
         if (volume.configMap !== undefined) {
           const configMap = tryGet(this.store, "configmaps", namespace, volume.configMap.name)
           writeConfigMapVolume(host, (configMap?.data ?? {}) as Record<string, string>, volumeMode(volume.configMap.defaultMode))
+          running.readOnlyVolumes.add(volume.name)
         } else if (volume.emptyDir !== undefined) mkdirSync(host, { recursive: true })
         else return
         running.volumes.set(volume.name, host)
@@ -433,13 +449,14 @@ export class Kubelet {
     }
   }
 
-  private environment(pod: KubeObject, running: RunningPod, container: Container) {
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
-      HOSTNAME: pod.metadata.name as string
+  private environment(pod: KubeObject, running: RunningPod, container: ContainerState) {
+    const env: Record<string, string> = { HOSTNAME: pod.metadata.name as string }
+    // The image's own environment first (an image runtime has it from the image itself); the
+    // container's env overrides it, as in a real pod.
+    if (!this.fromImage(container)) {
+      env.PATH = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"
+      if (container.runtime === "agent") Object.assign(env, agentNodeEnv)
     }
-    // The image's own environment first; the container's env overrides it, as in a real pod.
-    if (runtimeOf(container) === "agent") Object.assign(env, agentNodeEnv)
     // The `kubernetes` Service, as the kubelet tells every container where the API is.
     Object.assign(env, {
       KUBERNETES_SERVICE_HOST: this.api.host,
@@ -447,7 +464,7 @@ export class Kubelet {
       KUBERNETES_SERVICE_PORT_HTTPS: String(this.api.port),
       KUBERNETES_PORT: `tcp://${this.api.host}:${this.api.port}`
     })
-    for (const variable of container.env ?? []) {
+    for (const variable of container.spec.env ?? []) {
       if (variable.value !== undefined) env[variable.name] = variable.value
       else if (variable.valueFrom?.fieldRef) env[variable.name] = this.fieldValue(pod, running, variable.valueFrom.fieldRef.fieldPath)
       else if (variable.valueFrom?.configMapKeyRef) {
@@ -459,20 +476,53 @@ export class Kubelet {
     return env
   }
 
-  /**
-   * The argv of a container: its command (the agent bundle as the image runs it, for the kubelan
-   * container) in the pod's network namespace, with mount and UTS namespaces of its own: a fresh
-   * /run and /tmp (pid files, sockets), volumes at their mountPath, the pod's name as hostname.
-   * The securityContext applies as a runtime applies it: the capabilities it keeps, a read-only
-   * root, the user. Paths and names reach the script as arguments, never as script text.
-   */
-  private argv(running: RunningPod, container: ContainerState): ReadonlyArray<string> {
-    const spec = container.spec
-    const mounts = [...(spec.volumeMounts ?? []), ...running.implicitMounts].flatMap((volumeMount) => {
+  /** Whether a container runs from the image (the kubelan container, under the image runtime). */
+  private fromImage(container: ContainerState) {
+    return this.runtime === "image" && container.runtime === "agent"
+  }
+
+  private indexOf(running: RunningPod, container: ContainerState) {
+    return [...running.containers.keys()].indexOf(container.spec.name)
+  }
+
+  /** A container's volumes: host directory, mountPath, and whether it is read-only. */
+  private mounts(running: RunningPod, container: ContainerState) {
+    return [...(container.spec.volumeMounts ?? []), ...running.implicitMounts].flatMap((volumeMount) => {
       const host = running.volumes.get(volumeMount.name)
-      // /var/run is /run on the node: a mount there is a mount under the container's own /run.
-      return host === undefined ? [] : [host, volumeMount.mountPath.replace(/^\/var\/run\//, "/run/")]
+      const readOnly = running.readOnlyVolumes.has(volumeMount.name) || ("readOnly" in volumeMount && volumeMount.readOnly === true)
+      return host === undefined ? [] : [{ host, path: volumeMount.mountPath, readOnly }]
     })
+  }
+
+  /**
+   * The argv of a container. From the image: `podman run` in the pod's network namespace.
+   * Otherwise its command (the agent bundle as the image runs it, for the kubelan container) in
+   * the pod's network namespace, with mount and UTS namespaces of its own: a fresh /run and /tmp
+   * (pid files, sockets), volumes at their mountPath, the pod's name as hostname. Either way the
+   * securityContext applies as a runtime applies it: the capabilities it keeps, a read-only root,
+   * the user. Paths and names reach the script as arguments, never as script text.
+   */
+  private argv(pod: KubeObject, running: RunningPod, container: ContainerState): ReadonlyArray<string> {
+    const spec = container.spec
+    const index = this.indexOf(running, container)
+    if (this.fromImage(container))
+      return podmanRunArgv({
+        name: containerName(running.netns, index),
+        netns: running.netns,
+        hostname: running.name,
+        pidFile: containerPidFile(running.uid, index),
+        env: this.environment(pod, running, container),
+        mounts: this.mounts(running, container),
+        securityContext: spec.securityContext,
+        command: spec.command,
+        args: spec.args
+      })
+    // /var/run is /run on the node: a mount there is a mount under the container's own /run.
+    const mounts = this.mounts(running, container).flatMap((mount) => [
+      mount.host,
+      mount.path.replace(/^\/var\/run\//, "/run/"),
+      mount.readOnly ? "ro" : "rw"
+    ])
     const command =
       container.runtime === "agent"
         ? [process.execPath, ...agentNodeFlags, agentBundle, ...(spec.args ?? [])]
@@ -492,7 +542,7 @@ export class Kubelet {
       "-c",
       containerSetup,
       "sh",
-      join(running.dir, `container-${[...running.containers.keys()].indexOf(spec.name)}`),
+      join(running.dir, `container-${index}`),
       running.name,
       spec.securityContext?.readOnlyRootFilesystem === true ? "ro" : "rw",
       ...mounts,
@@ -500,6 +550,13 @@ export class Kubelet {
       ...securityArgv(spec.securityContext),
       ...command
     ]
+  }
+
+  /** A signal to a container, through its runtime: podman for an image's, its process group otherwise. */
+  private signal(running: RunningPod, container: ContainerState, name: NodeJS.Signals) {
+    if (container.child === undefined) return
+    if (this.fromImage(container)) void signalContainer(containerName(running.netns, this.indexOf(running, container)), name)
+    else signal(container.child, name)
   }
 
   /**
@@ -522,15 +579,20 @@ export class Kubelet {
     }
     write()
     running.volumes.set("kube-api-access", dir)
+    running.readOnlyVolumes.add("kube-api-access")
     running.implicitMounts.push({ name: "kube-api-access", mountPath: serviceAccountMountPath })
     const renew = setInterval(() => !running.terminating && write(), tokenSeconds * 800)
     running.timers.push(renew)
   }
 
   private startContainer(pod: KubeObject, running: RunningPod, container: ContainerState) {
-    const [file = "ip", ...args] = this.argv(running, container)
+    const index = this.indexOf(running, container)
+    const image = this.fromImage(container)
+    // A pid file left by the container's last run would point at a process that is gone.
+    if (image) rmSync(containerPidFile(running.uid, index), { force: true })
+    const [file = "ip", ...args] = this.argv(pod, running, container)
     const child = spawn(file, args, {
-      env: this.environment(pod, running, container.spec),
+      env: image ? podmanProcessEnv() : this.environment(pod, running, container),
       stdio: ["ignore", "pipe", "pipe"],
       cwd: "/",
       detached: true
@@ -541,9 +603,9 @@ export class Kubelet {
     container.started = container.spec.startupProbe === undefined
     container.ready = container.started && container.spec.readinessProbe === undefined
     container.startupFailures = 0
-    // Where `exec -c` finds the container: its unshare, whose one child is the container's first process.
-    if (container.runtime !== "none" && child.pid !== undefined)
-      writeFileSync(containerPidFile(running.uid, [...running.containers.keys()].indexOf(container.spec.name)), String(child.pid))
+    // Where `exec -c` finds the container: its unshare (podman writes conmon's), whose one child is the container's first process.
+    if (!image && container.runtime !== "none" && child.pid !== undefined)
+      writeFileSync(containerPidFile(running.uid, index), String(child.pid))
     container.log?.write(`kubelan-sim: ${new Date().toISOString()} starting container ${container.spec.name}\n`)
     child.stdout?.pipe(container.log as WriteStream, { end: false })
     child.stderr?.pipe(container.log as WriteStream, { end: false })
@@ -620,8 +682,8 @@ export class Kubelet {
     const restart = (why: string) => {
       container.log?.write(`kubelan-sim: ${why}; restarting container ${container.spec.name}\n`)
       const child = container.child
-      signal(child, "SIGTERM")
-      setTimeout(() => signal(child, "SIGKILL"), 5000).unref()
+      this.signal(running, container, "SIGTERM")
+      setTimeout(() => container.child === child && this.signal(running, container, "SIGKILL"), 5000).unref()
     }
     const startup = container.spec.startupProbe
     if (startup?.httpGet)
@@ -786,7 +848,7 @@ export class Kubelet {
             new Promise<void>((resolve) => {
               const child = container.child
               if (child === undefined || child.exitCode !== null || child.signalCode !== null) return resolve()
-              const killer = setTimeout(() => signal(child, "SIGKILL"), Math.max(0, deadline - Date.now()))
+              const killer = setTimeout(() => this.signal(running, container, "SIGKILL"), Math.max(0, deadline - Date.now()))
               child.once("close", (code, name) => {
                 clearTimeout(killer)
                 container.log?.write(
@@ -795,7 +857,7 @@ export class Kubelet {
                 resolve()
               })
               container.log?.write(`kubelan-sim: ${new Date().toISOString()} stopping container ${container.spec.name} (SIGTERM)\n`)
-              signal(child, "SIGTERM")
+              this.signal(running, container, "SIGTERM")
             })
         )
       )
@@ -821,10 +883,13 @@ export class Kubelet {
     running.terminating = true
     this.wake(running)
     for (const timer of running.timers) clearTimeout(timer)
-    for (const container of running.containers.values()) {
-      signal(container.child, "SIGKILL")
+    const images: Array<Promise<unknown>> = []
+    for (const [index, container] of [...running.containers.values()].entries()) {
+      if (this.fromImage(container)) images.push(removeContainer(containerName(running.netns, index)))
+      else signal(container.child, "SIGKILL")
       container.log?.end()
     }
+    await Promise.all(images)
     if (running.phantom) return this.phantomAddresses.release(running.ip)
     await removeNetns(running.netns)
     this.podAddresses.release(running.ip)

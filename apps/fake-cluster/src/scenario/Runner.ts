@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { startCluster } from "../Cluster.ts"
+import type { ContainerRuntime } from "../kubelet/Image.ts"
 import { reportHtml } from "./Html.ts"
 import { recordFdbs, recordMembership, recordPings, recordResources } from "./Recorders.ts"
 import { buildReport, type StepRecord, summary } from "./Report.ts"
@@ -28,13 +29,17 @@ const labelOf = (step: Step) => {
  * manifests, runs the timeline with the probes recording, tears it all down, and writes the
  * report. The exit status says whether every expectation held.
  */
-export const runScenario = async (scenario: Scenario, options: { reportDir?: string | undefined; log?: (line: string) => void }) => {
+export const runScenario = async (
+  scenario: Scenario,
+  options: { reportDir?: string | undefined; log?: (line: string) => void; runtime?: ContainerRuntime | undefined }
+) => {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`))
   const startedAt = Date.now()
   let current = "start"
   const clock = { now: () => Date.now() - startedAt, step: () => current }
   const links = Array.from({ length: scenario.nodes }, (_, index) => scenario.links.get(`node-${index}`) ?? {})
-  const cluster = await startCluster({ listen: "127.0.0.1:0", nodes: links })
+  const cluster = await startCluster({ listen: "127.0.0.1:0", nodes: links, runtime: options.runtime })
+  log(`containers: kubelan ${cluster.runtime === "image" ? "from its image (podman)" : "as a process"}`)
   const membership = recordMembership(cluster.store, scenario.service, clock)
   const fdbs = recordFdbs(cluster, scenario.interfaceName, clock)
   const resources = recordResources(cluster, clock)
