@@ -28,7 +28,8 @@ export const benchTwentyReplicas = async (replicas = 20) => {
       all: true,
       ...(input ? { input } : {})
     })
-  const up = await sim(["up", "--listen", "127.0.0.1:0"])
+  // The process runtime, so the agents' share compares across runs; the image's start-up is the image section's.
+  const up = await sim(["up", "--listen", "127.0.0.1:0", "--runtime", "process"])
   if (up.exitCode !== 0) throw new Error(up.all)
   try {
     const manifest = readFileSync(`${root}deploy/k8s-example.yaml`, "utf8")

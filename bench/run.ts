@@ -5,6 +5,7 @@ import { benchSliceUpdates, benchTwentyReplicas, printSliceUpdates, printTwentyR
 import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
 import { benchFootprint, printFootprint } from "./footprint.ts"
 import { benchRepairDuringPass, benchShortWatches, printHardening } from "./hardening.ts"
+import { benchImage, printImage } from "./image.ts"
 import { benchEventToKernel, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 import { benchOverlayThroughput, benchPhantom5000, benchScale100, printSimulation } from "./simulation.ts"
 
@@ -25,7 +26,8 @@ const sections: ReadonlyArray<[string, () => Promise<void>]> = [
   ["kubernetes", async () => printKubernetes(await benchTrafficPerChange(20, 0), await benchTrafficPerChange(20, 1000))],
   ["slices", async () => printSliceUpdates(await benchSliceUpdates(200))],
   ["hardening", async () => printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))],
-  ["simulation", async () => printSimulation(await benchScale100(), await benchPhantom5000(), await benchOverlayThroughput())]
+  ["simulation", async () => printSimulation(await benchScale100(), await benchPhantom5000(), await benchOverlayThroughput())],
+  ["image", async () => printImage(await benchImage(repeats))]
 ]
 const unknown = [...only].filter((name) => !sections.some(([section]) => section === name))
 if (unknown.length > 0)
