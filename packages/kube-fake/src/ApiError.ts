@@ -33,11 +33,12 @@ export class ApiError extends Error {
   }
 }
 
-export const notFound = (kind: string, group: string, name: string) =>
-  new ApiError(404, "NotFound", `${kind.toLowerCase()}${group === "" ? "" : `.${group}`} "${name}" not found`, {
+/** As the real server words it: the plural resource, qualified by its group (`statefulsets.apps "web" not found`). */
+export const notFound = (resource: string, group: string, name: string) =>
+  new ApiError(404, "NotFound", `${resource}${group === "" ? "" : `.${group}`} "${name}" not found`, {
     name,
     group,
-    kind: kind.toLowerCase()
+    kind: resource
   })
 
 /** One field's problem, as the real server's field.Error: the message is its ErrorBody. */

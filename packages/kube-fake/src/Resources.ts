@@ -53,6 +53,80 @@ const nodeColumns: ReadonlyArray<Column> = [
   }
 ]
 
+type Workload = {
+  spec?: {
+    replicas?: number
+    template?: { spec?: { containers?: Array<{ name?: string; image?: string }> } }
+    selector?: { matchLabels?: Record<string, string> }
+  }
+  status?: { readyReplicas?: number; updatedReplicas?: number; availableReplicas?: number }
+}
+const containersOf = (object: Record<string, unknown>) => (object as Workload).spec?.template?.spec?.containers ?? []
+const workloadWide: ReadonlyArray<Column> = [
+  {
+    name: "Containers",
+    value: (object) =>
+      containersOf(object)
+        .map((container) => container.name)
+        .join(","),
+    wide: true,
+    afterAge: true
+  },
+  {
+    name: "Images",
+    value: (object) =>
+      containersOf(object)
+        .map((container) => container.image)
+        .join(","),
+    wide: true,
+    afterAge: true
+  },
+  {
+    name: "Selector",
+    value: (object) =>
+      Object.entries((object as Workload).spec?.selector?.matchLabels ?? {})
+        .map(([key, value]) => `${key}=${value}`)
+        .join(",") || "<none>",
+    wide: true,
+    afterAge: true
+  }
+]
+const readyOf = (object: Record<string, unknown>) =>
+  `${(object as Workload).status?.readyReplicas ?? 0}/${(object as Workload).spec?.replicas ?? 1}`
+
+type ServiceView = {
+  spec?: {
+    type?: string
+    clusterIP?: string
+    externalIPs?: Array<string>
+    ports?: Array<{ port?: number; protocol?: string; nodePort?: number }>
+    selector?: Record<string, string>
+  }
+}
+/** PORT(S) as the real printer writes it: `80/TCP`, `80:30080/TCP`, `<none>`. */
+const servicePorts = (service: Record<string, unknown>) =>
+  ((service as ServiceView).spec?.ports ?? [])
+    .map((port) => `${port.port}${port.nodePort ? `:${port.nodePort}` : ""}/${port.protocol ?? "TCP"}`)
+    .join(",") || "<none>"
+
+type SliceView = {
+  endpoints?: Array<{ addresses?: Array<string> }>
+  ports?: Array<{ port?: number }>
+}
+/** ENDPOINTS as the real printer writes it: the first three addresses, then `+ N more...`. */
+const sliceEndpoints = (slice: Record<string, unknown>) => {
+  const addresses = ((slice as SliceView).endpoints ?? []).flatMap((endpoint) => endpoint.addresses ?? [])
+  if (addresses.length === 0) return "<unset>"
+  const shown = addresses.slice(0, 3).join(",")
+  return addresses.length > 3 ? `${shown} + ${addresses.length - 3} more...` : shown
+}
+const slicePorts = (slice: Record<string, unknown>) => {
+  const ports = ((slice as SliceView).ports ?? []).map((port) => (port.port === undefined ? "<unset>" : String(port.port)))
+  return ports.length === 0 ? "<unset>" : ports.join(",")
+}
+const dataCount = (object: Record<string, unknown>) =>
+  Object.keys((object.data as object | undefined) ?? {}).length + Object.keys((object.binaryData as object | undefined) ?? {}).length
+
 /** The kinds kube-fake serves, described once for routing, discovery documents and tables. */
 export interface ResourceType {
   /** Which of the real server's name rules this kind's names follow. */
@@ -118,7 +192,18 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
     subresources: ["status"],
     columns: [
       { name: "Type", path: ["spec", "type"] },
-      { name: "Cluster-IP", path: ["spec", "clusterIP"] }
+      { name: "Cluster-IP", path: ["spec", "clusterIP"] },
+      { name: "External-IP", value: (service) => (service as ServiceView).spec?.externalIPs?.join(",") || "<none>" },
+      { name: "Port(s)", value: servicePorts },
+      {
+        name: "Selector",
+        value: (service) =>
+          Object.entries((service as ServiceView).spec?.selector ?? {})
+            .map(([key, value]) => `${key}=${value}`)
+            .join(",") || "<none>",
+        wide: true,
+        afterAge: true
+      }
     ]
   }),
   resource("", "v1", "pods", "Pod", true, {
@@ -127,27 +212,36 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
     subresources: ["status"],
     columns: podColumns
   }),
-  resource("", "v1", "configmaps", "ConfigMap", true, { shortNames: ["cm"] }),
+  resource("", "v1", "configmaps", "ConfigMap", true, { shortNames: ["cm"], columns: [{ name: "Data", value: dataCount }] }),
+  resource("", "v1", "secrets", "Secret", true, {
+    columns: [
+      { name: "Type", path: ["type"] },
+      { name: "Data", value: dataCount }
+    ]
+  }),
   resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"], subresources: ["token"] }),
   resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {
-    columns: [{ name: "AddressType", path: ["addressType"] }]
+    columns: [
+      { name: "AddressType", path: ["addressType"] },
+      { name: "Ports", value: slicePorts },
+      { name: "Endpoints", value: sliceEndpoints }
+    ]
   }),
   resource("apps", "v1", "statefulsets", "StatefulSet", true, {
     shortNames: ["sts"],
     categories: ["all"],
     subresources: ["status", "scale"],
-    columns: [
-      { name: "Replicas", path: ["spec", "replicas"] },
-      { name: "Ready", path: ["status", "readyReplicas"] }
-    ]
+    columns: [{ name: "Ready", value: readyOf }, ...workloadWide.slice(0, 2)]
   }),
   resource("apps", "v1", "deployments", "Deployment", true, {
     shortNames: ["deploy"],
     categories: ["all"],
     subresources: ["status", "scale"],
     columns: [
-      { name: "Replicas", path: ["spec", "replicas"] },
-      { name: "Ready", path: ["status", "readyReplicas"] }
+      { name: "Ready", value: readyOf },
+      { name: "Up-to-date", value: (object) => (object as Workload).status?.updatedReplicas ?? 0 },
+      { name: "Available", value: (object) => (object as Workload).status?.availableReplicas ?? 0 },
+      ...workloadWide
     ]
   }),
   resource("rbac.authorization.k8s.io", "v1", "roles", "Role", true, { nameRule: "pathSegment" }),

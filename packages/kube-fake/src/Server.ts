@@ -14,7 +14,7 @@ import { clientOf, RequestLog } from "./RequestLog.ts"
 import { type ResourceType, reviewResources } from "./Resources.ts"
 import { type ApiPath, knownGroupVersion, parseApiPath } from "./Router.ts"
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./Selectors.ts"
-import { type Filter, Store, type WatchEvent } from "./Store.ts"
+import { type Filter, Store, type WatchEvent, type WriteOptions } from "./Store.ts"
 import { toTable, wantsTable } from "./Table.ts"
 import { makeTokenIssuer } from "./Tokens.ts"
 
@@ -210,6 +210,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       labels: parseLabelSelector(query.get("labelSelector")),
       fields: parseFieldSelector(query.get("fieldSelector"))
     }
+    const write = request.method === "GET" ? {} : writeOptions(query)
     switch (request.method) {
       case "GET": {
         if (name !== undefined && subresource === "scale") return send(response, client, 200, scaleOf(store.get(type, namespace, name)))
@@ -223,13 +224,18 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       }
       case "POST": {
         if (name !== undefined) throw new ApiError(405, "MethodNotAllowed", "POST is for collections")
-        return send(response, client, 201, store.create(type, namespace, asObject(await readObject(request))))
+        return send(response, client, 201, store.create(type, namespace, asObject(await readObject(request)), write))
       }
       case "PUT": {
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PUT needs an object name")
         const body = asObject(await readObject(request))
-        if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body)))
-        return send(response, client, 200, store.update(type, namespace, name, body, subresource === "status" ? "status" : undefined))
+        if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body, write)))
+        return send(
+          response,
+          client,
+          200,
+          store.update(type, namespace, name, body, subresource === "status" ? "status" : undefined, write)
+        )
       }
       case "PATCH": {
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PATCH needs an object name")
@@ -247,20 +253,25 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
             `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`
           )
         const body = asObject(patched)
-        if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body)))
+        if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body, write)))
         const { resourceVersion: _ignored, ...metadata } = body.metadata
         return send(
           response,
           client,
           200,
-          store.update(type, namespace, name, { ...body, metadata }, subresource === "status" ? "status" : undefined)
+          store.update(type, namespace, name, { ...body, metadata }, subresource === "status" ? "status" : undefined, write)
         )
       }
       case "DELETE": {
         const body = await readBody(request)
         const options = body.trim() === "" ? {} : parseJson(body)
         const grace = query.get("gracePeriodSeconds") ?? (isRecord(options) ? options.gracePeriodSeconds : undefined)
-        const deleteOptions = grace === undefined || grace === null ? {} : { gracePeriodSeconds: Number(grace) }
+        // kubectl sends a delete's dryRun in its DeleteOptions body, not the query.
+        const bodyDryRun = isRecord(options) && Array.isArray(options.dryRun) ? options.dryRun : []
+        const dryRun =
+          write.dryRun === true ||
+          writeOptions(new URLSearchParams(bodyDryRun.map((value): [string, string] => ["dryRun", String(value)]))).dryRun === true
+        const deleteOptions = { dryRun, ...(grace === undefined || grace === null ? {} : { gracePeriodSeconds: Number(grace) }) }
         if (name !== undefined) return send(response, client, 200, store.delete(type, namespace, name, deleteOptions))
         const deleted = store
           .list(filter)
@@ -277,13 +288,17 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
   }
 
-  const setReplicas = (type: ResourceType, namespace: string | undefined, name: string, scale: KubeObject) => {
+  const setReplicas = (type: ResourceType, namespace: string | undefined, name: string, scale: KubeObject, write: WriteOptions) => {
     const object = store.get(type, namespace, name)
     const spec = isRecord(scale.spec) ? scale.spec : {}
-    return store.update(type, namespace, name, {
-      ...object,
-      spec: { ...(isRecord(object.spec) ? object.spec : {}), replicas: spec.replicas }
-    })
+    return store.update(
+      type,
+      namespace,
+      name,
+      { ...object, spec: { ...(isRecord(object.spec) ? object.spec : {}), replicas: spec.replicas } },
+      undefined,
+      write
+    )
   }
 
   const listOf = (type: ResourceType, filter: Filter, query: URLSearchParams, table: boolean) => {
@@ -507,6 +522,16 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       )
     }
   }
+}
+
+/** `dryRun=All` makes a write a dry run; the real server refuses any other value. */
+const writeOptions = (query: URLSearchParams): WriteOptions => {
+  const values = query.getAll("dryRun")
+  if (values.length === 0) return {}
+  const unsupported = values.find((value) => value !== "All")
+  if (unsupported !== undefined)
+    throw new ApiError(400, "BadRequest", `dryRun: Unsupported value: ${JSON.stringify(unsupported)}: supported values: "All"`)
+  return { dryRun: true }
 }
 
 /** `HOST:PORT` or `[IPv6]:PORT`, read by the platform's URL parser. */

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto"
 import { ApiError, notFound } from "./ApiError.ts"
+import { applyDefaults } from "./Defaults.ts"
 import { clone, isRecord, type KubeObject } from "./KubeObject.ts"
 import { type ResourceType, resourceTypes } from "./Resources.ts"
 import { type FieldRequirement, matchesFields, matchesLabels, type Requirement } from "./Selectors.ts"
@@ -68,6 +69,11 @@ const specOf = (object: KubeObject) => {
   return JSON.stringify(rest)
 }
 
+/** A write's options: a dry run validates and answers as the write would, and changes nothing. */
+export interface WriteOptions {
+  readonly dryRun?: boolean
+}
+
 export interface StoreOptions {
   /** How many changes a watch can resume from; older resourceVersions get 410 Gone. */
   readonly history?: number
@@ -111,7 +117,7 @@ export class Store {
 
   get(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
     const found = this.objects.get(type)?.get(keyOf(namespace, name))
-    if (found === undefined) throw notFound(type.kind, type.group, name)
+    if (found === undefined) throw notFound(type.resource, type.group, name)
     return clone(found)
   }
 
@@ -119,12 +125,12 @@ export class Store {
     if (!type.namespaced) return
     const namespaces = this.objects.get(resourceTypes[0] as ResourceType) as Map<string, KubeObject>
     const found = namespace === undefined ? undefined : namespaces.get(keyOf(undefined, namespace))
-    if (found === undefined) throw notFound("Namespace", "", namespace ?? "")
+    if (found === undefined) throw notFound("namespaces", "", namespace ?? "")
     if (found.metadata.deletionTimestamp)
       throw new ApiError(403, "Forbidden", `unable to create new content in namespace ${namespace} because it is being terminated`)
   }
 
-  create(type: ResourceType, namespace: string | undefined, body: KubeObject): KubeObject {
+  create(type: ResourceType, namespace: string | undefined, body: KubeObject, options: WriteOptions = {}): KubeObject {
     this.requireNamespace(type, namespace)
     const object = clone(body)
     object.metadata = { ...object.metadata }
@@ -134,6 +140,7 @@ export class Store {
       object.metadata.namespace = namespace as string
     } else delete object.metadata.namespace
     checkShapes(type, object)
+    applyDefaults(type, object)
     if (!object.metadata.name && object.metadata.generateName) object.metadata.name = generatedName(object.metadata.generateName)
     validate(type, object, undefined)
     const name = object.metadata.name as string
@@ -152,11 +159,20 @@ export class Store {
     object.kind = type.kind
     // The namespace controller's first act; nothing else here needs it to run.
     if (type.kind === "Namespace") object.status = { phase: "Active" }
+    // As the real server: a dry-run create has its uid and timestamp, and no resourceVersion.
+    if (options.dryRun) return clone(object)
     return this.commit(type, "ADDED", object, undefined)
   }
 
   /** Replaces an object (or only its status). Optimistic concurrency on metadata.resourceVersion. */
-  update(type: ResourceType, namespace: string | undefined, name: string, body: KubeObject, subresource?: "status"): KubeObject {
+  update(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    subresource?: "status",
+    options: WriteOptions = {}
+  ): KubeObject {
     const previous = this.get(type, namespace, name)
     if (body.metadata?.name !== undefined && body.metadata.name !== name)
       throw badRequest("the name of the object does not match the name on the URL")
@@ -190,11 +206,13 @@ export class Store {
       }
       next.apiVersion = previous.apiVersion as string
       next.kind = previous.kind as string
+      applyDefaults(type, next)
     }
     validate(type, next, previous)
     if (specOf(next) !== specOf(previous)) next.metadata.generation = (previous.metadata.generation ?? 1) + 1
     next.metadata.resourceVersion = previous.metadata.resourceVersion as string
     if (content(next) === content(previous)) return previous
+    if (options.dryRun) return clone(next)
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) return this.remove(type, next)
     return this.commit(type, "MODIFIED", next, previous)
   }
@@ -204,7 +222,12 @@ export class Store {
    * only marked (deletionTimestamp, deletionGracePeriodSeconds) and goes when deleted again
    * with a grace period of 0, as a kubelet does once its containers have stopped.
    */
-  delete(type: ResourceType, namespace: string | undefined, name: string, options: { gracePeriodSeconds?: number } = {}): KubeObject {
+  delete(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    options: { gracePeriodSeconds?: number } & WriteOptions = {}
+  ): KubeObject {
     const object = this.get(type, namespace, name)
     if (type.kind === "Pod" && this.gracefulPods && options.gracePeriodSeconds !== 0) {
       if (object.metadata.deletionTimestamp) return object
@@ -214,14 +237,15 @@ export class Store {
       const marked = clone(object)
       marked.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, "Z")
       ;(marked.metadata as Record<string, unknown>).deletionGracePeriodSeconds = grace
-      return this.commit(type, "MODIFIED", marked, object)
+      return options.dryRun ? marked : this.commit(type, "MODIFIED", marked, object)
     }
     if ((object.metadata.finalizers ?? []).length > 0) {
       if (object.metadata.deletionTimestamp) return object
       const marked = clone(object)
       marked.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z")
-      return this.commit(type, "MODIFIED", marked, object)
+      return options.dryRun ? marked : this.commit(type, "MODIFIED", marked, object)
     }
+    if (options.dryRun) return object
     if (type.kind === "Namespace") return this.terminateNamespace(type, object)
     return this.remove(type, object)
   }

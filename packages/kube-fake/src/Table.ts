@@ -4,13 +4,28 @@ import type { Column, ResourceType } from "./Resources.ts"
 /** `kubectl get` asks for `as=Table`: rows of cells under column definitions. */
 export const wantsTable = (accept: string | undefined) => accept !== undefined && /as=Table/.test(accept.split(",")[0] ?? "")
 
-const age = (timestamp: string | undefined) => {
-  if (timestamp === undefined) return "<unknown>"
-  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(timestamp)) / 1000))
+/** As apimachinery's HumanDuration: `45s`, `5m10s`, `3h12m`, `4d2h`, `2y30d`. */
+export const humanDuration = (millis: number) => {
+  const seconds = Math.floor(millis / 1000)
+  if (seconds < -1) return "<invalid>"
+  if (seconds < 0) return "0s"
   if (seconds < 120) return `${seconds}s`
-  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`
-  return `${Math.floor(seconds / 3600)}h`
+  const minutes = Math.floor(seconds / 60)
+  const pair = (big: number, unit: string, small: number, smallUnit: string) =>
+    small === 0 ? `${big}${unit}` : `${big}${unit}${small}${smallUnit}`
+  if (minutes < 10) return pair(minutes, "m", seconds % 60, "s")
+  if (minutes < 180) return `${minutes}m`
+  const hours = Math.floor(minutes / 60)
+  if (hours < 8) return pair(hours, "h", minutes % 60, "m")
+  if (hours < 48) return `${hours}h`
+  if (hours < 24 * 8) return pair(Math.floor(hours / 24), "d", hours % 24, "h")
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`
+  if (hours < 24 * 365 * 8) return pair(Math.floor(hours / 24 / 365), "y", Math.floor(hours / 24) % 365, "d")
+  return `${Math.floor(hours / 24 / 365)}y`
 }
+
+export const age = (timestamp: string | undefined) =>
+  timestamp === undefined ? "<unknown>" : humanDuration(Date.now() - Date.parse(timestamp))
 
 const at = (object: unknown, path: ReadonlyArray<string>): unknown =>
   path.reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)

@@ -55,6 +55,27 @@ describe("kubectl against kube-fake", () => {
     }
   })
 
+  it("the server fills in defaults and prints columns as the real one does", async () => {
+    const sts = JSON.parse((await kubectl(["get", "sts", "kubelan", "-o", "json"])).stdout)
+    expect(sts.spec.updateStrategy).toEqual({ type: "RollingUpdate", rollingUpdate: { partition: 0 } })
+    expect(sts.spec.podManagementPolicy).toBe("OrderedReady")
+    expect(sts.spec.revisionHistoryLimit).toBe(10)
+    const pod = sts.spec.template.spec
+    expect(pod).toMatchObject({ restartPolicy: "Always", dnsPolicy: "ClusterFirst", schedulerName: "default-scheduler" })
+    expect(pod.initContainers[0]).toMatchObject({ terminationMessagePath: "/dev/termination-log", imagePullPolicy: "Always" })
+    expect(pod.initContainers[0].startupProbe).toMatchObject({ timeoutSeconds: 1, successThreshold: 1 })
+    const service = JSON.parse((await kubectl(["get", "svc", "kubelan", "-o", "json"])).stdout)
+    expect(service.spec).toMatchObject({ type: "ClusterIP", sessionAffinity: "None" })
+    expect(service.spec.ports[0].targetPort).toBe(service.spec.ports[0].port)
+    const services = await kubectl(["get", "svc", "kubelan"])
+    expect(services.stdout).toMatch(/^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/m)
+    expect(services.stdout).toMatch(/^kubelan\s+ClusterIP\s+None\s+<none>\s+4789\/UDP\s+\d+s$/m)
+    expect((await kubectl(["get", "cm", "kubelan"])).stdout).toMatch(/^kubelan\s+1\s+\d+s$/m)
+    expect((await kubectl(["get", "sts", "kubelan"])).stdout).toMatch(/^NAME\s+READY\s+AGE\nkubelan\s+0\/3\s+\d+s$/m)
+    const slices = await kubectl(["get", "endpointslice", "lan-manual", "-n", "lan-test"])
+    expect(slices.stdout).toMatch(/^NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$/m)
+  })
+
   it("apply of a changed manifest patches the object (strategic merge) and bumps generation", async () => {
     const changed = readFileSync(deploy("k8s-example.yaml"), "utf8")
       .replace("replicas: 3", "replicas: 5")
@@ -145,6 +166,46 @@ describe("kubectl against kube-fake", () => {
     )
     expect(await row()).toEqual(["2/2", "Running", "4"])
     expect((await kubectl(["delete", "pod", "sidecar", "--wait=false"])).exitCode).toBe(0)
+  })
+
+  it("imperative create commands, which kubectl sends as protobuf, create what they say", async () => {
+    const commands: ReadonlyArray<ReadonlyArray<string>> = [
+      ["create", "namespace", "imperative"],
+      ["create", "configmap", "settings", "-n", "imperative", "--from-literal=mode=l2", "--from-literal=mtu=1450"],
+      ["create", "secret", "generic", "key", "-n", "imperative", "--from-literal=psk=s3cret"],
+      ["create", "serviceaccount", "agent", "-n", "imperative"],
+      ["create", "deployment", "idle", "-n", "imperative", "--image=busybox", "--replicas=0", "--port=8080"],
+      ["create", "service", "clusterip", "lan", "-n", "imperative", "--tcp=4789:4789"],
+      ["create", "role", "reader", "-n", "imperative", "--verb=get,list,watch", "--resource=endpointslices.discovery.k8s.io"],
+      ["create", "rolebinding", "reader", "-n", "imperative", "--role=reader", "--serviceaccount=imperative:agent"]
+    ]
+    for (const command of commands) {
+      const created = await kubectl(command)
+      expect(created.exitCode, `${command.join(" ")}: ${created.stderr}`).toBe(0)
+      expect(created.stdout).toMatch(/ created$/m)
+    }
+    const get = async (...args: ReadonlyArray<string>) =>
+      JSON.parse((await kubectl(["get", ...args, "-n", "imperative", "-o", "json"])).stdout)
+    expect((await get("configmap", "settings")).data).toEqual({ mode: "l2", mtu: "1450" })
+    const secret = await get("secret", "key")
+    expect(Buffer.from(secret.data.psk, "base64").toString()).toBe("s3cret")
+    expect(secret.type).toBe("Opaque")
+    const deployment = await get("deployment", "idle")
+    // A pointer field set to zero is kept: replicas 0 is not "unset".
+    expect(deployment.spec.replicas).toBe(0)
+    expect(deployment.spec.template.spec.containers[0].ports[0].containerPort).toBe(8080)
+    const service = await get("service", "lan")
+    expect(service.spec.ports[0]).toMatchObject({ name: "4789-4789", port: 4789, targetPort: 4789, protocol: "TCP" })
+    expect((await get("role", "reader")).rules[0]).toEqual({
+      apiGroups: ["discovery.k8s.io"],
+      resources: ["endpointslices"],
+      verbs: ["get", "list", "watch"]
+    })
+    expect((await get("rolebinding", "reader")).subjects).toEqual([{ kind: "ServiceAccount", name: "agent", namespace: "imperative" }])
+    const namespace = JSON.parse((await kubectl(["get", "namespace", "imperative", "-o", "json"])).stdout)
+    expect(namespace.status.phase).toBe("Active")
+    expect(namespace.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+    expect((await kubectl(["delete", "namespace", "imperative"])).exitCode).toBe(0)
   })
 
   it("get -w sees later changes", async () => {

@@ -298,9 +298,11 @@ describe("validation and queries", () => {
       { spec: { containers: [{ name: "b", image: "z" }] } },
       "application/strategic-merge-patch+json"
     )
-    expect(strategic.body.spec.containers).toEqual([
-      { name: "a", image: "x" },
-      { name: "b", image: "z" }
+    // Merged by name; the server's defaults (pull policy, termination message) stay on both.
+    expect(strategic.body.spec.containers).toMatchObject([
+      { name: "a", image: "x", imagePullPolicy: "Always" },
+      { name: "b", image: "z", terminationMessagePath: "/dev/termination-log" }
     ])
+    expect(strategic.body.spec.containers).toHaveLength(2)
   })
 })
