@@ -38,15 +38,16 @@ for (;;) {
 say(` ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
 say((await kubectl(["get", "pods", "-o", "wide"])).all)
 say("")
-say("$ kubelan-sim exec kubelan-0 -c alpine -- arping -c 4 -I kubelan 192.168.69.3")
-const arping = await sim(["exec", "kubelan-0", "-c", "alpine", "--", "arping", "-c", "4", "-I", "kubelan", "192.168.69.3"])
+say("$ kubectl exec kubelan-0 -c alpine -- arping -c 4 -I kubelan 192.168.69.3")
+const arping = await kubectl(["exec", "kubelan-0", "-c", "alpine", "--", "arping", "-c", "4", "-I", "kubelan", "192.168.69.3"])
 say(arping.all)
 say(`
 Explore (the cluster stays up):
   export KUBECONFIG=${kubeconfig}
   kubectl get pods,endpointslices
-  scripts/kubelan-sim exec kubelan-1 -- ip addr show kubelan
-  scripts/kubelan-sim logs kubelan-0 -f
+  kubectl exec kubelan-1 -c alpine -- ip addr show kubelan
+  kubectl logs kubelan-0 -c kubelan -f
+  kubectl exec -it kubelan-0 -c alpine -- sh
   scripts/kubelan-sim status
   kubectl scale statefulset kubelan --replicas=5
 

@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
-import { type KubeFakeServer, type Store, startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
+import { ApiError, type KubeFakeServer, type KubeObject, type Store, startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
 import { execa } from "execa"
 import { startDeploymentController } from "./controllers/Deployments.ts"
 import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
@@ -50,7 +50,18 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   writeFileSync(paths.runtime, `${runtime}\n`)
   log(`containers: kubelan ${runtime === "image" ? `from the image ${note} (podman, runc)` : `as a process (${note})`}`)
   const pki = await makeClusterPki(paths.pki, apiAddress)
+  const kubelets: Array<Kubelet> = []
+  // As the API server proxies them to the kubelet that runs the pod.
+  const kubeletOf = (pod: KubeObject) => {
+    const kubelet = kubelets.find((candidate) => candidate.runs(pod.metadata.uid as string))
+    if (kubelet === undefined) throw new ApiError(400, "BadRequest", `pod ${pod.metadata.name} is not running on any node yet`)
+    return kubelet
+  }
   const server = await startKubeFake({
+    pods: {
+      logs: (pod, asked) => kubeletOf(pod).logs(pod, asked),
+      exec: (pod, asked) => kubeletOf(pod).exec(pod, asked)
+    },
     listen: options.listen,
     socket: paths.socket,
     tls: { cert: pki.serverCert, key: pki.serverKey, socket: paths.tlsSocket },
@@ -60,7 +71,6 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   const stops: Array<() => void> = []
   let fabric: Fabric | undefined
   let forwarder: { kill: (signal: NodeJS.Signals) => void } | undefined
-  const kubelets: Array<Kubelet> = []
   let stopping: Promise<void> | undefined
   // Once: a second call (a runner's cleanup after a failed stop) waits for the first.
   const stop = () => {

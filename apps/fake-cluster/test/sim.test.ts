@@ -53,6 +53,7 @@ describe("kubelan-sim with the seed's example", () => {
   it("the demo: kubectl apply, three pods, arping replies across kubelan", () => {
     expect(demoExit, demoOutput).toBe(0)
     expect(demoOutput).toContain("statefulset.apps/kubelan created")
+    expect(demoOutput).toContain("$ kubectl exec kubelan-0 -c alpine -- arping -c 4 -I kubelan 192.168.69.3")
     expect(demoOutput).toContain("ARPING 192.168.69.3 from 192.168.69.1 kubelan")
     expect(demoOutput.match(/Unicast reply from 192\.168\.69\.3 /g)).toHaveLength(4)
     expect(demoOutput).toContain("Received 4 response(s)")

@@ -55,10 +55,14 @@ export const resourceList = (group: string, version: string) => {
         name: `${type.resource}/${subresource}`,
         singularName: "",
         namespaced: type.namespaced,
-        kind: subresource === "scale" ? "Scale" : type.kind,
-        verbs: ["get", "patch", "update"],
+        kind: subresourceKinds[subresource] ?? type.kind,
+        verbs: subresourceVerbs[subresource] ?? ["get", "patch", "update"],
         ...(subresource === "scale" ? { group: "autoscaling", version: "v1" } : {})
       }))
     ])
   }
 }
+
+/** As the real discovery document lists them: a pod's log is read, a command in it created. */
+const subresourceKinds: Readonly<Record<string, string>> = { scale: "Scale", log: "Pod", exec: "PodExecOptions", token: "TokenRequest" }
+const subresourceVerbs: Readonly<Record<string, ReadonlyArray<string>>> = { log: ["get"], exec: ["create", "get"], token: ["create"] }

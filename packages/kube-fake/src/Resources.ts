@@ -209,7 +209,7 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
   resource("", "v1", "pods", "Pod", true, {
     shortNames: ["po"],
     categories: ["all"],
-    subresources: ["status"],
+    subresources: ["status", "log", "exec"],
     columns: podColumns
   }),
   resource("", "v1", "configmaps", "ConfigMap", true, { shortNames: ["cm"], columns: [{ name: "Data", value: dataCount }] }),

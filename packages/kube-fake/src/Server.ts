@@ -2,12 +2,15 @@ import { existsSync, unlinkSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { createServer as createSecureServer } from "node:https"
 import type { AddressInfo } from "node:net"
+import type { Duplex } from "node:stream"
 import { attributesOf, authenticate, requireAllowed, reviewAccess } from "./Access.ts"
 import { ApiError } from "./ApiError.ts"
 import { coreVersions, groupList, resourceList, versionInfo } from "./DiscoveryDocuments.ts"
+import { refuseUpgrade, runExecSession, speaksChannelProtocol } from "./ExecChannel.ts"
 import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
 import { jsonMergePatch, jsonPatch, PatchError, strategicMergePatch } from "./Patch.ts"
+import { execOptions, logOptions, type PodStreams, requireNode } from "./PodStreams.ts"
 import { decodeProtobuf, isProtobuf } from "./Protobuf.ts"
 import type { UserInfo } from "./Rbac.ts"
 import { clientOf, RequestLog } from "./RequestLog.ts"
@@ -36,6 +39,8 @@ export interface KubeFakeOptions {
    * there requests are authenticated by ServiceAccount token and authorized by RBAC.
    */
   readonly tls?: { readonly cert: string; readonly key: string; readonly socket: string }
+  /** Who runs the pods' containers: it serves `pods/log` and `pods/exec`, as a kubelet does behind the real server. */
+  readonly pods?: PodStreams
 }
 
 export interface KubeFakeServer {
@@ -132,17 +137,58 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       const user = authenticate(request.headers, secure, tokens, store)
       await serve(request, response, url, client, user)
     } catch (error) {
-      const apiError =
-        error instanceof ApiError
-          ? error
-          : error instanceof SelectorError
-            ? new ApiError(400, "BadRequest", error.message)
-            : error instanceof PatchError
-              ? new ApiError(error.code, error.code === 422 ? "Invalid" : "BadRequest", error.message)
-              : new ApiError(500, "InternalError", String(error))
+      const apiError = asApiError(error)
       if (!response.headersSent) send(response, client, apiError.code, apiError.toStatus())
       else response.end()
     }
+  }
+
+  /** `kubectl exec`: checked and authorized as any request, then the WebSocket session with the pod's runtime. */
+  const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean) => {
+    if (Date.now() < faults.refuseUntil) return socket.destroy()
+    const url = new URL(request.url ?? "/", "http://kube-fake")
+    requestLog.request(clientOf(request.headers["user-agent"]), `${request.method} ${url.pathname}${url.search}`)
+    try {
+      const user = authenticate(request.headers, secure, tokens, store)
+      const path = url.pathname.replace(/\/+$/, "") || "/"
+      const target = parseApiPath(path)
+      requireAllowed(store, user, attributesOf(request.method ?? "GET", path, target, url.searchParams))
+      if (target?.kind !== "resource" || target.type.resource !== "pods" || target.subresource !== "exec" || target.name === undefined)
+        throw new ApiError(400, "BadRequest", `kube-fake upgrades only pods/exec requests, not ${path}`)
+      const pod = store.get(target.type, target.namespace, target.name)
+      requireNode(pod)
+      const asked = execOptions(pod, url.searchParams)
+      const streams = podStreams()
+      // After the checks: kubectl retries a refused WebSocket over SPDY, and shows that answer.
+      if (!speaksChannelProtocol(request))
+        throw new ApiError(
+          400,
+          "BadRequest",
+          "kube-fake runs exec over WebSocket (v5.channel.k8s.io or v4.channel.k8s.io), not SPDY: use kubectl 1.30 or later"
+        )
+      runExecSession(request, socket, head, asked, (options) => streams.exec(pod, options))
+    } catch (error) {
+      refuseUpgrade(socket, asApiError(error))
+    }
+  }
+
+  const podStreams = () => {
+    if (options.pods === undefined)
+      throw new ApiError(400, "BadRequest", "kube-fake runs no containers: logs and exec need a kubelet (kubelan-sim has one)")
+    return options.pods
+  }
+
+  /** `GET pods/NAME/log`: checked here, read from the pod's runtime, streamed as plain text. */
+  const serveLog = async (request: IncomingMessage, response: ServerResponse, pod: KubeObject, query: URLSearchParams) => {
+    requireNode(pod)
+    const write = await podStreams().logs(pod, logOptions(pod, query))
+    const abort = new AbortController()
+    request.on("close", () => abort.abort())
+    response.on("close", () => abort.abort())
+    response.writeHead(200, { "content-type": "text/plain", "transfer-encoding": "chunked" })
+    response.flushHeaders()
+    await write(response, abort.signal)
+    response.end()
   }
 
   const serve = async (request: IncomingMessage, response: ServerResponse, url: URL, client: string, user: UserInfo) => {
@@ -203,6 +249,11 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       return send(response, client, 201, tokenRequest(namespace as string, name, parseJson(await readBody(request))))
     }
     const query = url.searchParams
+    if (type.resource === "pods" && name !== undefined && (subresource === "log" || subresource === "exec")) {
+      if (subresource === "exec") throw new ApiError(400, "BadRequest", "Upgrade request required")
+      if (request.method !== "GET") throw new ApiError(405, "MethodNotAllowed", "a log is read with GET")
+      return serveLog(request, response, store.get(type, namespace, name), query)
+    }
     const table = wantsTable(request.headers.accept)
     const filter: Filter = {
       resource: type,
@@ -478,6 +529,10 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
   const listener = (secure: boolean) => (request: IncomingMessage, response: ServerResponse) => {
     void handle(request, response, secure)
   }
+  const upgrades = (server: Server, secure: boolean) => {
+    server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => upgrade(request, socket, head, secure))
+    return server
+  }
   const servers: Array<Server> = []
   const listen = (server: Server, target: { port: number; host: string } | string) =>
     new Promise<void>((resolve, reject) => {
@@ -486,18 +541,18 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       else server.listen(target.port, target.host, resolve)
     })
   const { host, port } = listenAddress(options.listen ?? "127.0.0.1:0")
-  const tcp = createServer(listener(false))
+  const tcp = upgrades(createServer(listener(false)), false)
   await listen(tcp, { host, port })
   servers.push(tcp)
   if (options.socket !== undefined) {
     if (existsSync(options.socket)) unlinkSync(options.socket)
-    const unix = createServer(listener(false))
+    const unix = upgrades(createServer(listener(false)), false)
     await listen(unix, options.socket)
     servers.push(unix)
   }
   if (options.tls !== undefined) {
     if (existsSync(options.tls.socket)) unlinkSync(options.tls.socket)
-    const secure = createSecureServer({ cert: options.tls.cert, key: options.tls.key }, listener(true))
+    const secure = upgrades(createSecureServer({ cert: options.tls.cert, key: options.tls.key }, listener(true)), true)
     await listen(secure, options.tls.socket)
     servers.push(secure)
   }
@@ -523,6 +578,15 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
   }
 }
+
+const asApiError = (error: unknown): ApiError =>
+  error instanceof ApiError
+    ? error
+    : error instanceof SelectorError
+      ? new ApiError(400, "BadRequest", error.message)
+      : error instanceof PatchError
+        ? new ApiError(error.code, error.code === 422 ? "Invalid" : "BadRequest", error.message)
+        : new ApiError(500, "InternalError", String(error))
 
 /** `dryRun=All` makes a write a dry run; the real server refuses any other value. */
 const writeOptions = (query: URLSearchParams): WriteOptions => {

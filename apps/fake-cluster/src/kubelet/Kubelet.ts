@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { isRecord, type KubeObject, type Store } from "@kubelan/kube-fake"
+import type { Writable } from "node:stream"
+import { ApiError, type ExecOptions, type ExecProcess, isRecord, type KubeObject, type LogOptions, type Store } from "@kubelan/kube-fake"
 import { kind, specOf, statusOf, tryGet, watchKind } from "../Api.ts"
 import type { AddressPool } from "../network/AddressPool.ts"
 import type { NodeNetwork } from "../network/Fabric.ts"
@@ -9,7 +10,9 @@ import { createSandbox, setSandboxMtu, setSandboxPartitioned } from "../network/
 import { agentBundle, agentNodeEnv, agentNodeFlags, paths, podDir, podNetns } from "../Paths.ts"
 import { isPhantom } from "../Phantoms.ts"
 import { removeNetns } from "../Shell.ts"
-import { containerPidFile, podContainers, type Runtime, runtimeOf } from "./Containers.ts"
+import { ContainerLog, writeLog } from "./ContainerLogs.ts"
+import { containerPidFile, containerProcess, execArgv, podContainers, type Runtime, runtimeOf } from "./Containers.ts"
+import { processEnvironment, startExec } from "./Exec.ts"
 import { type ContainerRuntime, containerName, podmanProcessEnv, podmanRunArgv, removeContainer, signalContainer } from "./Image.ts"
 import { Prober } from "./Prober.ts"
 import { volumeMode, writeConfigMapVolume } from "./Volumes.ts"
@@ -73,6 +76,8 @@ interface ContainerState {
   readinessFailures: number
   startupFailures: number
   log: WriteStream | undefined
+  /** Its runs' output as `kubectl logs` reads it (undefined for a phantom's or a container with nothing to run). */
+  output: ContainerLog | undefined
   /** The end of what the container printed, for a termination message (FallbackToLogsOnError). */
   tail: string
   lastTermination: { exitCode: number; reason: string; message: string | undefined; startedAt: string; finishedAt: string } | undefined
@@ -208,6 +213,7 @@ const newContainerState = (spec: Container, role: ContainerRole, phantom: boolea
   readinessFailures: 0,
   startupFailures: 0,
   log: undefined,
+  output: undefined,
   tail: "",
   lastTermination: undefined
 })
@@ -271,6 +277,44 @@ export class Kubelet {
     this.stopWatching = []
     await Promise.all([...this.pods.keys()].map((uid) => this.teardown(uid)))
     this.prober.stop()
+  }
+
+  /** Whether this kubelet runs the pod. */
+  runs(uid: string) {
+    return this.pods.has(uid)
+  }
+
+  /** A container of a pod this kubelet runs, or the error a kubelet answers with. */
+  private containerOf(pod: KubeObject, name: string) {
+    const running = this.pods.get(pod.metadata.uid as string)
+    const container = running?.containers.get(name)
+    if (running === undefined || container === undefined)
+      throw new ApiError(400, "BadRequest", `container "${name}" in pod "${pod.metadata.name}" is waiting to start: ContainerCreating`)
+    return { running, container }
+  }
+
+  /** `kubectl logs`: the current run's output, or the previous run's. */
+  async logs(pod: KubeObject, options: LogOptions) {
+    const { container } = this.containerOf(pod, options.container)
+    // A container with nothing to run prints nothing, as a pause image would.
+    if (container.output === undefined) return async () => {}
+    const run = container.output.run(options, pod.metadata.name as string)
+    return (out: Writable, signal: AbortSignal) => writeLog(run, options, out, signal)
+  }
+
+  /**
+   * `kubectl exec`: the command in the container's namespaces (its root, hostname and the pod's
+   * network), with its environment, user and capabilities, as a runtime runs it.
+   */
+  async exec(pod: KubeObject, options: ExecOptions): Promise<ExecProcess> {
+    const { running, container } = this.containerOf(pod, options.container)
+    if (running.terminating) throw new ApiError(400, "BadRequest", `pod ${running.name} is terminating`)
+    const specs = [...running.containers.values()].map((state) => state.spec)
+    const argv = execArgv(running.uid, specs, container.spec.name, [...securityArgv(container.spec.securityContext), ...options.command])
+    if (argv === undefined) throw new ApiError(400, "BadRequest", `container ${container.spec.name} is not running in pod ${running.name}`)
+    const env =
+      processEnvironment(containerProcess(running.uid, this.indexOf(running, container))) ?? this.environment(pod, running, container)
+    return startExec(argv, env, options)
   }
 
   /** The pods this kubelet runs, as they are now. */
@@ -376,8 +420,11 @@ export class Kubelet {
         running.volumes.set(volume.name, host)
       })
       this.mountServiceAccount(pod, running)
-      for (const container of running.containers.values())
-        if (container.runtime !== "none") container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
+      running.containers.forEach((container) => {
+        if (container.runtime === "none") return
+        container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
+        container.output = new ContainerLog(join(dir, "logs", String(this.indexOf(running, container))))
+      })
       this.reportStatus(running)
       // Init containers one at a time, in order: each runs to completion, or (a native sidecar)
       // until it has started, before the next; the app containers start once all have.
@@ -609,6 +656,11 @@ export class Kubelet {
     container.log?.write(`kubelan-sim: ${new Date().toISOString()} starting container ${container.spec.name}\n`)
     child.stdout?.pipe(container.log as WriteStream, { end: false })
     child.stderr?.pipe(container.log as WriteStream, { end: false })
+    const output = container.output
+    output?.begin(container.restarts)
+    child.stdout?.on("data", (chunk: Buffer) => output?.write("stdout", chunk))
+    child.stderr?.on("data", (chunk: Buffer) => output?.write("stderr", chunk))
+    child.once("close", () => output?.end())
     const keepTail = (chunk: Buffer) => {
       container.tail = (container.tail + chunk.toString("utf8")).slice(-4096)
     }

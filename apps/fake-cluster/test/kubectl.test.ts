@@ -1,0 +1,127 @@
+import { readFileSync } from "node:fs"
+import { execa } from "execa"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { exampleManifest, isolatedSim } from "./Sim.ts"
+
+/** The everyday kubectl commands against kubelan-sim, typed as a user types them. */
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMillis = 90_000) => {
+  const deadline = Date.now() + timeoutMillis
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(200)
+  }
+}
+
+describe("kubectl logs and exec against kubelan-sim", () => {
+  const sim = isolatedSim()
+  const kubeconfig = () => `${sim.env.KUBELAN_SIM_STATE}/kubeconfig`
+  const ready = async () => (await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.status.readyReplicas}"])).stdout === "3"
+
+  /** The agent of a pod's kubelan container as the host sees it: the one child of its runtime's process. */
+  const agentProcess = async (pod: string) => {
+    const uid = (await sim.kubectl(["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"])).stdout
+    const parent = readFileSync(`${sim.env.KUBELAN_SIM_STATE}/pods/${uid}/container-0.pid`, "utf8").trim()
+    return Number(readFileSync(`/proc/${parent}/task/${parent}/children`, "utf8").trim().split(/\s+/)[0])
+  }
+
+  beforeAll(async () => {
+    const up = await sim.sim(["up", "--listen", "127.0.0.1:0"])
+    if (up.exitCode !== 0) throw new Error(up.all)
+    expect((await sim.kubectl(["apply", "-f", exampleManifest])).exitCode).toBe(0)
+    await waitFor("three Ready pods", ready)
+  })
+  afterAll(async () => {
+    await sim.kubectl(["delete", "-f", exampleManifest, "--wait=false"])
+    await sim.sim(["down"])
+  })
+
+  it("kubectl exec runs the seed README's arping, verbatim, and the peer answers", async () => {
+    const arping = await sim.kubectl(["exec", "kubelan-0", "-c", "alpine", "--", "arping", "-c", "1", "-I", "kubelan", "192.168.69.2"])
+    expect(arping.exitCode, arping.all).toBe(0)
+    expect(arping.stdout).toContain("Received 1 response(s)")
+  })
+
+  it("exec runs in the container: its hostname, its environment, its capabilities and read-only root; exit codes and stdin carry", async () => {
+    expect((await sim.kubectl(["exec", "kubelan-0", "-c", "alpine", "--", "hostname"])).stdout).toBe("kubelan-0")
+    const env = await sim.kubectl(["exec", "kubelan-0", "-c", "kubelan", "--", "printenv", "KL_IP", "KUBERNETES_SERVICE_HOST"])
+    expect(env.stdout.split("\n")[0]).toMatch(/^10\.\d+\.\d+\.\d+$/)
+    // Only NET_ADMIN (bit 12), as the container's securityContext keeps.
+    const caps = await sim.kubectl(["exec", "kubelan-0", "-c", "kubelan", "--", "grep", "CapEff", "/proc/self/status"])
+    expect(caps.stdout).toMatch(/^CapEff:\s+0000000000001000$/)
+    const write = await sim.kubectl(["exec", "kubelan-0", "-c", "kubelan", "--", "sh", "-c", "touch /written-by-exec"])
+    expect(write.exitCode).toBe(1)
+    expect(write.stderr).toContain("Read-only file system")
+    const failed = await sim.kubectl(["exec", "kubelan-0", "-c", "alpine", "--", "sh", "-c", "echo to-stderr >&2; exit 3"])
+    expect(failed.exitCode).toBe(3)
+    expect(failed.stderr).toContain("to-stderr")
+    expect(failed.stderr).toContain("command terminated with exit code 3")
+    const upper = await sim.kubectl(["exec", "-i", "kubelan-0", "-c", "alpine", "--", "tr", "a-z", "A-Z"], "hello over stdin\n")
+    expect(upper.stdout).toBe("HELLO OVER STDIN")
+    const missing = await sim.kubectl(["exec", "kubelan-0", "-c", "nope", "--", "true"])
+    expect(missing.exitCode).toBe(1)
+    expect(missing.stderr).toContain("container nope is not valid for pod kubelan-0")
+  })
+
+  it("an interactive exec -it sh gets a terminal of the client's size, and its exit code", async () => {
+    // script gives kubectl the terminal it wants, sized as a user's window might be.
+    const session = await execa(
+      "script",
+      [
+        "--quiet",
+        "--flush",
+        "--return",
+        "--command",
+        `stty rows 33 cols 101; kubectl --kubeconfig ${kubeconfig()} exec -it kubelan-0 -c alpine -- sh`,
+        "/dev/null"
+      ],
+      { reject: false, input: "tty; stty size; echo marker-$((6*7)); exit 5\n", timeout: 30_000 }
+    )
+    expect(session.stdout).toMatch(/\/dev\/pts\/\d+/)
+    expect(session.stdout).toContain("33 101")
+    expect(session.stdout).toContain("marker-42")
+    expect(session.exitCode).toBe(5)
+  })
+
+  it("kubectl logs shows the container's output; --tail, --timestamps, -f and --previous work as on a cluster", async () => {
+    const logs = await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan"])
+    expect(logs.exitCode, logs.stderr).toBe(0)
+    expect(logs.stdout).toContain('"msg":"ready: first full membership sync programmed"')
+    const last = await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan", "--tail=1", "--timestamps"])
+    expect(last.stdout.split("\n")).toHaveLength(1)
+    expect(last.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z \{/)
+    const none = await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan", "--previous"])
+    expect(none.exitCode).toBe(1)
+    expect(none.stderr).toContain('previous terminated container "kubelan" in pod "kubelan-0" not found')
+
+    // -f: a peer leaving is logged while kubectl follows.
+    const follow = execa("kubectl", ["--kubeconfig", kubeconfig(), "logs", "-f", "kubelan-0", "-c", "kubelan", "--tail=0"], {
+      reject: false,
+      buffer: false
+    })
+    let followed = ""
+    follow.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      followed += chunk
+    })
+    await sleep(1000)
+    expect((await sim.kubectl(["delete", "pod", "kubelan-2", "--wait=false"])).exitCode).toBe(0)
+    await waitFor("the followed log to show the peer removed", async () => /"removed":1/.test(followed), 30_000)
+    follow.kill()
+    expect(followed).not.toContain("first full membership sync")
+    await waitFor("three Ready pods again", ready)
+
+    // --previous: the agent is killed; the restarted one's log starts afresh and the killed one's is kept.
+    process.kill(await agentProcess("kubelan-0"), "SIGKILL")
+    // The restarted agent adopts the interface its predecessor left.
+    await waitFor("the kubelan container to restart", async () =>
+      (await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan"])).stdout.includes('"msg":"adopted interface kubelan"')
+    )
+    const restarts = await sim.kubectl(["get", "pod", "kubelan-0", "-o", "jsonpath={.status.initContainerStatuses[0].restartCount}"])
+    expect(restarts.stdout).toBe("1")
+    const previous = await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan", "--previous"])
+    expect(previous.exitCode, previous.stderr).toBe(0)
+    expect(previous.stdout).toContain('"removed":1')
+    const current = await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan"])
+    expect(current.stdout).not.toContain('"removed":1')
+  })
+})
