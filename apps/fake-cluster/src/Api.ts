@@ -88,9 +88,37 @@ export const startWorkloadController = (store: Store, resource: string, reconcil
   }
 }
 
-/** A stable hash of a pod template: pods carrying another hash are from an older revision. */
+/**
+ * JSON with keys sorted and zero values dropped (null, false, 0, "", {} and []), as a Go struct
+ * holds an omitted field and its zero alike: equal templates, however a client sent them (JSON,
+ * or protobuf which writes every field), read the same.
+ */
+const canonical = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(canonical)
+  if (!isRecord(value)) return value
+  const zero = (item: unknown) =>
+    item === null ||
+    item === undefined ||
+    item === false ||
+    item === 0 ||
+    item === "" ||
+    (Array.isArray(item) && item.length === 0) ||
+    (isRecord(item) && Object.keys(item).length === 0)
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((key) => [key, canonical(value[key])] as const)
+      .filter(([, item]) => !zero(item))
+  )
+}
+
+/**
+ * A stable hash of a pod template: pods carrying another hash are from an older revision. As the
+ * real controllers hash the Go struct, a template read back from a ReplicaSet (`rollout undo`,
+ * with `creationTimestamp: null`) hashes as the one it came from.
+ */
 export const templateHash = (template: unknown) =>
   createHash("sha256")
-    .update(JSON.stringify(template ?? {}))
+    .update(JSON.stringify(canonical(template ?? {})))
     .digest("hex")
     .slice(0, 10)

@@ -4,6 +4,7 @@ import { execa } from "execa"
 import { startDeploymentController } from "./controllers/Deployments.ts"
 import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
 import { startGarbageCollector } from "./controllers/GarbageCollector.ts"
+import { startReplicaSetController } from "./controllers/ReplicaSets.ts"
 import { startScheduler } from "./controllers/Scheduler.ts"
 import { startServiceAccountController } from "./controllers/ServiceAccounts.ts"
 import { startStatefulSetController } from "./controllers/StatefulSets.ts"
@@ -146,6 +147,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
       startEndpointSliceController(server.store),
       startStatefulSetController(server.store),
       startDeploymentController(server.store),
+      startReplicaSetController(server.store),
       startGarbageCollector(server.store)
     )
   } catch (error) {

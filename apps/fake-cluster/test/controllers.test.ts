@@ -4,6 +4,7 @@ import { kind, list, watchKind } from "../src/Api.ts"
 import { startDeploymentController } from "../src/controllers/Deployments.ts"
 import { startEndpointSliceController } from "../src/controllers/EndpointSlices.ts"
 import { startGarbageCollector } from "../src/controllers/GarbageCollector.ts"
+import { startReplicaSetController } from "../src/controllers/ReplicaSets.ts"
 import { startStatefulSetController } from "../src/controllers/StatefulSets.ts"
 
 /** The controllers against kube-fake in process: no kernel, no kubelet; tests play the kubelet. */
@@ -15,6 +16,7 @@ beforeEach(async () => {
     startEndpointSliceController(server.store),
     startStatefulSetController(server.store),
     startDeploymentController(server.store),
+    startReplicaSetController(server.store),
     startGarbageCollector(server.store)
   ]
 })
@@ -251,29 +253,64 @@ describe("StatefulSet controller", () => {
 })
 
 describe("Deployment controller and garbage collection", () => {
-  it("keeps replicas pods from the template, replaces them on a template change, and collects dependents", async () => {
+  let address = 0
+  const readyAll = () => {
+    for (const pod of pods()) if (!pod.status) setPodStatus(pod.metadata.name as string, `10.2.0.${++address}`, true)
+  }
+  const replicaSets = () => list(store(), "replicasets", "default")
+
+  it("keeps replicas pods through a ReplicaSet, rolls a new template within maxSurge and maxUnavailable, and collects dependents", async () => {
     const deployment = store().create(kind("deployments"), "default", {
       metadata: { name: "api" },
       spec: {
-        replicas: 2,
+        replicas: 4,
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
         selector: { matchLabels: { app: "api" } },
         template: { metadata: { labels: { app: "api" } }, spec: { containers: [{ name: "c", image: "x" }] } }
       }
     })
-    const first = await eventually("two pods", () => (pods().length === 2 ? pods() : undefined))
-    expect(first.every((pod) => /^api-[0-9a-f]{9}-[bcdfghjklmnpqrstvwxz2456789]{5}$/.test(pod.metadata.name as string))).toBe(true)
+    const first = await eventually("four ready pods", () => {
+      readyAll()
+      return pods().length === 4 && pods().every((pod) => pod.status) ? pods() : undefined
+    })
+    const [firstSet] = replicaSets()
+    expect(firstSet?.metadata.annotations?.["deployment.kubernetes.io/revision"]).toBe("1")
+    expect(
+      first.every((pod) => new RegExp(`^${firstSet?.metadata.name}-[bcdfghjklmnpqrstvwxz2456789]{5}$`).test(pod.metadata.name as string))
+    ).toBe(true)
     const current = store().get(kind("deployments"), "default", "api")
     const spec = current.spec as { template: { spec: object } }
     store().update(kind("deployments"), "default", "api", {
       ...current,
       spec: { ...spec, template: { ...spec.template, spec: { containers: [{ name: "c", image: "y" }] } } }
     })
-    await eventually("two new pods", () => {
-      const now = pods()
-      return now.length === 2 && now.every((pod) => !first.some((old) => old.metadata.uid === pod.metadata.uid)) ? true : undefined
+    // maxSurge 1, maxUnavailable 0: never more than 5 pods, never fewer than 4 ready.
+    let most = 0
+    let fewestReady = 4
+    await eventually("four new pods", () => {
+      const now = pods().filter((pod) => !pod.metadata.deletionTimestamp)
+      most = Math.max(most, now.length)
+      fewestReady = Math.min(fewestReady, now.filter((pod) => pod.status).length)
+      readyAll()
+      return now.length === 4 && now.every((pod) => !first.some((old) => old.metadata.uid === pod.metadata.uid)) ? true : undefined
     })
+    expect(most).toBe(5)
+    expect(fewestReady).toBeGreaterThanOrEqual(4)
+    expect(
+      replicaSets()
+        .map((set) => set.metadata.annotations?.["deployment.kubernetes.io/revision"])
+        .sort()
+    ).toEqual(["1", "2"])
+    const status = await eventually("the rollout complete", () => {
+      const now = store().get(kind("deployments"), "default", "api").status as {
+        updatedReplicas?: number
+        conditions?: Array<{ type: string; reason: string }>
+      }
+      return now.conditions?.some((condition) => condition.reason === "NewReplicaSetAvailable") ? now : undefined
+    })
+    expect(status.updatedReplicas).toBe(4)
     store().delete(kind("deployments"), "default", "api")
-    await eventually("pods collected", () => (pods().length === 0 ? true : undefined))
+    await eventually("ReplicaSets and pods collected", () => (pods().length === 0 && replicaSets().length === 0 ? true : undefined))
     expect(deployment.metadata.uid).toBeDefined()
   })
 })

@@ -13,7 +13,7 @@ const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMilli
   }
 }
 
-describe("kubectl logs and exec against kubelan-sim", () => {
+describe("kubectl against kubelan-sim: logs, exec and rollouts", () => {
   const sim = isolatedSim()
   const kubeconfig = () => `${sim.env.KUBELAN_SIM_STATE}/kubeconfig`
   const ready = async () => (await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.status.readyReplicas}"])).stdout === "3"
@@ -123,5 +123,79 @@ describe("kubectl logs and exec against kubelan-sim", () => {
     expect(previous.stdout).toContain('"removed":1')
     const current = await sim.kubectl(["logs", "kubelan-0", "-c", "kubelan"])
     expect(current.stdout).not.toContain('"removed":1')
+  })
+
+  const history = async (target: string) =>
+    (await sim.kubectl(["rollout", "history", target])).stdout
+      .split("\n")
+      .filter((line) => /^\d+\s/.test(line))
+      .map((line) => Number(line.split(/\s+/)[0]))
+  const rolledOut = async (target: string) => {
+    const status = await sim.kubectl(["rollout", "status", target, "--timeout=170s"])
+    expect(status.exitCode, status.all).toBe(0)
+    return status.stdout
+  }
+
+  it("kubectl rollout status, restart, history and undo for the example's StatefulSet", async () => {
+    expect(await rolledOut("statefulset/kubelan")).toContain("partitioned roll out complete: 3 new pods have been updated...")
+    expect(await history("statefulset/kubelan")).toEqual([1])
+    const before = (await sim.kubectl(["get", "pods", "-l", "app=kubelan", "-o", "jsonpath={.items[*].metadata.uid}"])).stdout
+    expect((await sim.kubectl(["rollout", "restart", "statefulset/kubelan"])).stdout).toBe("statefulset.apps/kubelan restarted")
+    await rolledOut("statefulset/kubelan")
+    const after = (await sim.kubectl(["get", "pods", "-l", "app=kubelan", "-o", "jsonpath={.items[*].metadata.uid}"])).stdout
+    // Every pod was replaced, one at a time, and the network converged again.
+    expect(after.split(" ").some((uid) => before.includes(uid))).toBe(false)
+    expect(await history("statefulset/kubelan")).toEqual([1, 2])
+    expect((await sim.kubectl(["rollout", "undo", "statefulset/kubelan"])).stdout).toBe("statefulset.apps/kubelan rolled back")
+    await rolledOut("statefulset/kubelan")
+    // The first template is current again, renumbered as the newest revision.
+    expect(await history("statefulset/kubelan")).toEqual([2, 3])
+    const template = await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.spec.template.metadata.annotations}"])
+    expect(template.stdout).not.toContain("kubectl.kubernetes.io/restartedAt")
+    await waitFor("three Ready pods", ready)
+    const arping = await sim.kubectl([
+      "exec",
+      "kubelan-0",
+      "-c",
+      "alpine",
+      "--",
+      "arping",
+      "-c",
+      "1",
+      "-w",
+      "5",
+      "-I",
+      "kubelan",
+      "192.168.69.3"
+    ])
+    expect(arping.exitCode, arping.all).toBe(0)
+  })
+
+  it("kubectl rollout status, restart, history and undo for a Deployment, through its ReplicaSets", async () => {
+    const created = await sim.kubectl(["create", "deployment", "idle", "--image=busybox:1.36", "--replicas=2", "--", "sleep", "infinity"])
+    expect(created.exitCode, created.all).toBe(0)
+    expect(await rolledOut("deployment/idle")).toContain('deployment "idle" successfully rolled out')
+    expect((await sim.kubectl(["set", "image", "deployment/idle", "busybox=busybox:1.37"])).exitCode).toBe(0)
+    await rolledOut("deployment/idle")
+    const images = async () =>
+      (await sim.kubectl(["get", "pods", "-l", "app=idle", "-o", "jsonpath={.items[*].spec.containers[0].image}"])).stdout
+    await waitFor("the old pods gone", async () => (await images()) === "busybox:1.37 busybox:1.37")
+    expect(await history("deployment/idle")).toEqual([1, 2])
+    expect((await sim.kubectl(["rollout", "undo", "deployment/idle"])).stdout).toBe("deployment.apps/idle rolled back")
+    await rolledOut("deployment/idle")
+    await waitFor("the first image back", async () => (await images()) === "busybox:1.36 busybox:1.36")
+    expect(await history("deployment/idle")).toEqual([2, 3])
+    expect((await sim.kubectl(["rollout", "restart", "deployment/idle"])).stdout).toBe("deployment.apps/idle restarted")
+    await rolledOut("deployment/idle")
+    expect(await history("deployment/idle")).toEqual([2, 3, 4])
+    const sets = await sim.kubectl(["get", "replicasets", "-l", "app=idle", "--no-headers"])
+    expect(sets.stdout.trim().split("\n")).toHaveLength(3)
+    const events = await sim.kubectl(["get", "events", "--field-selector", "involvedObject.name=idle"])
+    expect(events.stdout).toMatch(/Normal\s+ScalingReplicaSet\s+deployment\/idle\s+Scaled up replica set idle-[0-9a-f]{10} from 0 to 1/)
+    expect((await sim.kubectl(["delete", "deployment", "idle"])).exitCode).toBe(0)
+    await waitFor("its ReplicaSets and pods collected", async () => {
+      const left = await sim.kubectl(["get", "replicasets,pods", "-l", "app=idle", "--no-headers"])
+      return left.stdout.trim() === ""
+    })
   })
 })

@@ -163,6 +163,7 @@ describe("kubelan-sim with the seed's example", () => {
       "  containers:",
       "    - name: kubelan",
       "      image: kubelan",
+      "      securityContext: { capabilities: { drop: [ALL], add: [NET_ADMIN] } }",
       "      env: [{ name: KL_VXLAN_INTERFACE, value: probe0 }]",
       "      ports: [{ name: http, containerPort: 8181 }]",
       "      livenessProbe:",
@@ -177,6 +178,17 @@ describe("kubelan-sim with the seed's example", () => {
         Number((await sim.kubectl(["get", "pod", "liveness", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"])).stdout) >= 1
     )
     expect((await sim.sim(["logs", "liveness"])).all).toContain("liveness probe failed; restarting container kubelan")
+    // As on a cluster: the kubelet's events say why, in kubectl get events and describe.
+    const events = await sim.kubectl(["get", "events", "--field-selector", "involvedObject.name=liveness"])
+    expect(events.stdout).toMatch(/^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/m)
+    expect(events.stdout).toMatch(/Normal\s+Scheduled\s+pod\/liveness\s+Successfully assigned default\/liveness to node-\d/)
+    expect(events.stdout).toMatch(/Normal\s+Started\s+pod\/liveness\s+Started container kubelan/)
+    expect(events.stdout).toMatch(/Warning\s+Unhealthy\s+pod\/liveness\s+Liveness probe failed: HTTP probe failed with statuscode: 404/)
+    expect(events.stdout).toMatch(/Normal\s+Killing\s+pod\/liveness\s+Container kubelan failed liveness probe, will be restarted/)
+    const described = await sim.kubectl(["describe", "pod", "liveness"])
+    expect(described.stdout).toMatch(/Warning\s+Unhealthy\s+.*kubelet\s+Liveness probe failed: HTTP probe failed with statuscode: 404/)
+    const newer = await sim.kubectl(["get", "events.v1.events.k8s.io", "--field-selector", "regarding.name=liveness", "-o", "json"])
+    expect(JSON.parse(newer.stdout).items.some((event: { note?: string }) => event.note?.startsWith("Liveness probe failed"))).toBe(true)
     expect((await sim.kubectl(["delete", "pod", "liveness"])).exitCode).toBe(0)
   })
 

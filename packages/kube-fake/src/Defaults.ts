@@ -39,6 +39,11 @@ export const applyDefaults = (type: ResourceType, object: KubeObject): void => {
       }
       defaultTemplate(spec)
       return
+    case "ReplicaSet":
+      if (spec === undefined) return
+      fill(spec, "replicas", 1)
+      defaultTemplate(spec)
+      return
     case "Service":
       if (spec === undefined) return
       fill(spec, "type", "ClusterIP")

@@ -1,5 +1,6 @@
 import type { NameRule } from "./Names.ts"
 import { podSummary } from "./PodSummary.ts"
+import { age } from "./Table.ts"
 
 export interface Column {
   readonly name: string
@@ -127,6 +128,48 @@ const slicePorts = (slice: Record<string, unknown>) => {
 const dataCount = (object: Record<string, unknown>) =>
   Object.keys((object.data as object | undefined) ?? {}).length + Object.keys((object.binaryData as object | undefined) ?? {}).length
 
+type EventView = {
+  metadata?: { name?: string }
+  type?: string
+  reason?: string
+  message?: string
+  count?: number
+  firstTimestamp?: string
+  lastTimestamp?: string
+  eventTime?: string
+  series?: { count?: number; lastObservedTime?: string }
+  involvedObject?: { kind?: string; name?: string; fieldPath?: string }
+  source?: { component?: string; host?: string }
+}
+const since = (timestamp: string | undefined) => (timestamp === undefined ? "<unknown>" : age(timestamp))
+/** LAST SEEN as the real printer writes it: `5m`, or `5m (x3 over 10m)` for a repeated event. */
+const lastSeen = (event: EventView) => {
+  const last = event.series?.lastObservedTime ?? event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp
+  const count = event.series?.count ?? event.count ?? 1
+  const first = event.firstTimestamp ?? event.eventTime
+  return count > 1 ? `${since(last)} (x${count} over ${since(first)})` : since(last)
+}
+const eventColumns: ReadonlyArray<Column> = [
+  { name: "Last Seen", value: (event) => lastSeen(event as EventView) },
+  { name: "Type", path: ["type"] },
+  { name: "Reason", path: ["reason"] },
+  {
+    name: "Object",
+    value: (event) =>
+      `${((event as EventView).involvedObject?.kind ?? "").toLowerCase()}/${(event as EventView).involvedObject?.name ?? ""}`
+  },
+  { name: "Subobject", value: (event) => (event as EventView).involvedObject?.fieldPath ?? "", wide: true },
+  {
+    name: "Source",
+    value: (event) => [(event as EventView).source?.component, (event as EventView).source?.host].filter(Boolean).join(", "),
+    wide: true
+  },
+  { name: "Message", path: ["message"] },
+  { name: "First Seen", value: (event) => since((event as EventView).firstTimestamp ?? (event as EventView).eventTime), wide: true },
+  { name: "Count", value: (event) => (event as EventView).count ?? 1, wide: true },
+  { name: "Name", value: (event) => (event as EventView).metadata?.name ?? "", wide: true }
+]
+
 /** The kinds kube-fake serves, described once for routing, discovery documents and tables. */
 export interface ResourceType {
   /** Which of the real server's name rules this kind's names follow. */
@@ -148,6 +191,8 @@ export interface ResourceType {
    * of it; `wide` columns show only with `-o wide`.
    */
   readonly columns: ReadonlyArray<Column>
+  /** The columns are the whole table: no Name and Age of kube-fake's own (as Events print). */
+  readonly ownColumns: boolean
 }
 
 const resource = (
@@ -162,8 +207,10 @@ const resource = (
     columns?: ResourceType["columns"]
     categories?: Array<string>
     nameRule?: NameRule
+    ownColumns?: boolean
   } = {}
 ): ResourceType => ({
+  ownColumns: options.ownColumns ?? false,
   nameRule: options.nameRule ?? "subdomain",
   group,
   version,
@@ -219,6 +266,7 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
       { name: "Data", value: dataCount }
     ]
   }),
+  resource("", "v1", "events", "Event", true, { shortNames: ["ev"], columns: eventColumns, ownColumns: true }),
   resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"], subresources: ["token"] }),
   resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {
     columns: [
@@ -244,10 +292,36 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
       ...workloadWide
     ]
   }),
+  resource("apps", "v1", "replicasets", "ReplicaSet", true, {
+    shortNames: ["rs"],
+    categories: ["all"],
+    subresources: ["status", "scale"],
+    columns: [
+      { name: "Desired", path: ["spec", "replicas"] },
+      { name: "Current", value: (object) => (object.status as { replicas?: number } | undefined)?.replicas ?? 0 },
+      { name: "Ready", value: (object) => (object.status as { readyReplicas?: number } | undefined)?.readyReplicas ?? 0 },
+      ...workloadWide
+    ]
+  }),
+  resource("apps", "v1", "controllerrevisions", "ControllerRevision", true, {
+    columns: [
+      {
+        name: "Controller",
+        value: (object) => {
+          const owner = (object.metadata as { ownerReferences?: Array<{ kind?: string; apiVersion?: string; name?: string }> })
+            .ownerReferences?.[0]
+          return owner === undefined ? "<none>" : `${owner.kind?.toLowerCase()}.${owner.apiVersion?.split("/")[0]}/${owner.name}`
+        }
+      },
+      { name: "Revision", path: ["revision"] }
+    ]
+  }),
   resource("rbac.authorization.k8s.io", "v1", "roles", "Role", true, { nameRule: "pathSegment" }),
   resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, { nameRule: "pathSegment" }),
   resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, { nameRule: "pathSegment" }),
   resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, { nameRule: "pathSegment" }),
+  // The same objects as core/v1 Events, in the newer shape (see EventsView.ts).
+  resource("events.k8s.io", "v1", "events", "Event", true, { shortNames: ["ev"], columns: eventColumns, ownColumns: true }),
   resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, { shortNames: ["netpol"] }),
   // Reviews are asked, not stored: `kubectl auth can-i` creates one and reads its answer.
   resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false),

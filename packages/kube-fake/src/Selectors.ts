@@ -1,4 +1,4 @@
-import type { KubeObject } from "./KubeObject.ts"
+import { isRecord, type KubeObject } from "./KubeObject.ts"
 
 /** Label selectors in the full syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`. */
 export type Requirement =
@@ -67,26 +67,77 @@ export const matchesLabels = (requirements: ReadonlyArray<Requirement>, labels: 
     }
   })
 
-/** Field selectors on `metadata.name` and `metadata.namespace`, with `=`, `==` and `!=`. */
+/** A field selector's term: a field label (a path into the object) with `=`, `==` or `!=`. */
 export interface FieldRequirement {
-  readonly field: "metadata.name" | "metadata.namespace"
+  readonly field: string
   readonly equal: boolean
   readonly value: string
 }
 
-export const parseFieldSelector = (text: string | null | undefined): ReadonlyArray<FieldRequirement> => {
+/**
+ * The field labels the real server accepts per kind (its fieldSelector conversion functions),
+ * beyond `metadata.name` and `metadata.namespace` which every kind has.
+ */
+const fieldLabels: Readonly<Record<string, ReadonlyArray<string>>> = {
+  Pod: [
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName"
+  ],
+  Event: [
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type"
+  ],
+  // events.k8s.io/v1, selected by its own names (EventsView maps them to the stored ones).
+  "events.k8s.io/Event": [
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
+    "reason",
+    "reportingController",
+    "type"
+  ],
+  Secret: ["type"],
+  Node: ["spec.unschedulable"],
+  Namespace: ["status.phase"]
+}
+
+export const parseFieldSelector = (text: string | null | undefined, kind?: string): ReadonlyArray<FieldRequirement> => {
   if (text === null || text === undefined || text.trim() === "") return []
+  const allowed = new Set(["metadata.name", "metadata.namespace", ...(kind === undefined ? [] : (fieldLabels[kind] ?? []))])
   return text.split(",").map((term) => {
     const match = /^\s*([\w.]+)\s*(==|=|!=)\s*(\S*)\s*$/.exec(term)
     if (!match) throw new SelectorError(`invalid field selector ${JSON.stringify(term)}`)
-    const field = match[1]
-    if (field !== "metadata.name" && field !== "metadata.namespace") throw new SelectorError(`field label not supported: ${field}`)
+    const field = match[1] as string
+    if (!allowed.has(field)) throw new SelectorError(`field label not supported: ${field}`)
     return { field, equal: match[2] !== "!=", value: match[3] as string }
   })
 }
 
+/** A field's value as the selector compares it: a string, "" when unset (an event's `source` is its component). */
+const fieldValue = (object: KubeObject, field: string): string => {
+  const path = field === "source" ? ["source", "component"] : field === "reportingComponent" ? ["reportingComponent"] : field.split(".")
+  const value = path.reduce<unknown>((node, key) => (isRecord(node) ? node[key] : undefined), object)
+  return value === undefined || value === null ? "" : String(value)
+}
+
 export const matchesFields = (requirements: ReadonlyArray<FieldRequirement>, object: KubeObject): boolean =>
-  requirements.every((requirement) => {
-    const actual = requirement.field === "metadata.name" ? object.metadata.name : (object.metadata.namespace ?? "")
-    return (actual === requirement.value) === requirement.equal
-  })
+  requirements.every((requirement) => (fieldValue(object, requirement.field) === requirement.value) === requirement.equal)

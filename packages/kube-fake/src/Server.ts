@@ -6,6 +6,7 @@ import type { Duplex } from "node:stream"
 import { attributesOf, authenticate, requireAllowed, reviewAccess } from "./Access.ts"
 import { ApiError } from "./ApiError.ts"
 import { coreVersions, groupList, resourceList, versionInfo } from "./DiscoveryDocuments.ts"
+import { coreFieldRequirement, fromEventsV1, toEventsV1 } from "./EventsView.ts"
 import { refuseUpgrade, runExecSession, speaksChannelProtocol } from "./ExecChannel.ts"
 import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
@@ -259,9 +260,10 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       resource: type,
       namespace: type.namespaced ? namespace : undefined,
       labels: parseLabelSelector(query.get("labelSelector")),
-      fields: parseFieldSelector(query.get("fieldSelector"))
+      fields: parseFieldSelector(query.get("fieldSelector"), type.group === "" ? type.kind : `${type.group}/${type.kind}`)
     }
     const write = request.method === "GET" ? {} : writeOptions(query)
+    if (type.group === "events.k8s.io") return serveEventsV1(request, response, client, target, query, table, filter, write)
     switch (request.method) {
       case "GET": {
         if (name !== undefined && subresource === "scale") return send(response, client, 200, scaleOf(store.get(type, namespace, name)))
@@ -339,6 +341,61 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
   }
 
+  /** events.k8s.io/v1: the stored core/v1 Events, converted on the way in and out as the real server does. */
+  const serveEventsV1 = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    client: string,
+    target: Extract<ApiPath, { kind: "resource" }>,
+    query: URLSearchParams,
+    table: boolean,
+    filter: Filter,
+    write: WriteOptions
+  ) => {
+    const { namespace, name } = target
+    const core = resourceTypeOf("events")
+    const stored: Filter = { ...filter, resource: core, fields: filter.fields.map(coreFieldRequirement) }
+    const body = async () => fromEventsV1(asObject(await readObject(request)))
+    switch (request.method) {
+      case "GET": {
+        if (name !== undefined) {
+          const event = store.get(core, namespace, name)
+          return send(response, client, 200, table ? toTable(core, [event], query.get("includeObject")) : toEventsV1(event))
+        }
+        if (query.get("watch") === "true" || query.get("watch") === "1")
+          return watch(request, response, query, client, stored, table, toEventsV1)
+        const list = listOf(core, stored, query, table) as { items?: Array<KubeObject> }
+        if (table) return send(response, client, 200, list)
+        return send(response, client, 200, { ...list, apiVersion: "events.k8s.io/v1", items: (list.items ?? []).map(toEventsV1) })
+      }
+      case "POST":
+        return send(response, client, 201, toEventsV1(store.create(core, namespace, await body(), write)))
+      case "PUT":
+        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PUT needs an object name")
+        return send(response, client, 200, toEventsV1(store.update(core, namespace, name, await body(), undefined, write)))
+      case "PATCH": {
+        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PATCH needs an object name")
+        const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim()
+        const patch = parseJson(await readBody(request))
+        const current = toEventsV1(store.get(core, namespace, name))
+        const patched =
+          contentType === "application/json-patch+json"
+            ? jsonPatch(current, patch)
+            : contentType === "application/strategic-merge-patch+json"
+              ? strategicMergePatch(current, patch)
+              : jsonMergePatch(current, patch)
+        const next = fromEventsV1(asObject(patched))
+        const { resourceVersion: _ignored, ...metadata } = next.metadata
+        return send(response, client, 200, toEventsV1(store.update(core, namespace, name, { ...next, metadata }, undefined, write)))
+      }
+      case "DELETE":
+        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "delete one event at a time")
+        return send(response, client, 200, toEventsV1(store.delete(core, namespace, name, write)))
+      default:
+        throw new ApiError(405, "MethodNotAllowed", `${request.method} is not supported`)
+    }
+  }
+
   const setReplicas = (type: ResourceType, namespace: string | undefined, name: string, scale: KubeObject, write: WriteOptions) => {
     const object = store.get(type, namespace, name)
     const spec = isRecord(scale.spec) ? scale.spec : {}
@@ -407,12 +464,14 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     query: URLSearchParams,
     client: string,
     filter: Filter,
-    table: boolean
+    table: boolean,
+    view?: (object: KubeObject) => KubeObject
   ) => {
     const includeObject = query.get("includeObject")
     const render = (event: WatchEvent): WatchEvent => {
-      if (!table || event.type === "ERROR" || event.type === "BOOKMARK") return event
-      return { type: event.type, object: toTable(filter.resource, [event.object as KubeObject], includeObject ?? "Object") }
+      if (event.type === "ERROR" || event.type === "BOOKMARK") return event
+      if (table) return { type: event.type, object: toTable(filter.resource, [event.object as KubeObject], includeObject ?? "Object") }
+      return view === undefined ? event : { type: event.type, object: view(event.object as KubeObject) }
     }
     const write = (event: WatchEvent) => {
       // A watch that ended (its timeout, a client gone over TLS before 'close' arrived) takes nothing more.

@@ -62,19 +62,23 @@ export const toTable = (
   kind: "Table",
   apiVersion: "meta.k8s.io/v1",
   metadata,
-  columnDefinitions: [
-    { name: "Name", type: "string", format: "name", description: "Name must be unique within a namespace.", priority: 0 },
-    ...before(type).map(definition),
-    { name: "Age", type: "string", format: "", description: "Time since creation.", priority: 0 },
-    ...after(type).map(definition)
-  ],
+  columnDefinitions: type.ownColumns
+    ? type.columns.map(definition)
+    : [
+        { name: "Name", type: "string", format: "name", description: "Name must be unique within a namespace.", priority: 0 },
+        ...before(type).map(definition),
+        { name: "Age", type: "string", format: "", description: "Time since creation.", priority: 0 },
+        ...after(type).map(definition)
+      ],
   rows: objects.map((object) => ({
-    cells: [
-      object.metadata.name,
-      ...before(type).map((column) => cell(columnValue(column, object))),
-      age(object.metadata.creationTimestamp),
-      ...after(type).map((column) => cell(columnValue(column, object)))
-    ],
+    cells: type.ownColumns
+      ? type.columns.map((column) => cell(columnValue(column, object)))
+      : [
+          object.metadata.name,
+          ...before(type).map((column) => cell(columnValue(column, object))),
+          age(object.metadata.creationTimestamp),
+          ...after(type).map((column) => cell(columnValue(column, object)))
+        ],
     object: rowObject(object, includeObject)
   }))
 })

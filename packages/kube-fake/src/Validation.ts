@@ -121,7 +121,7 @@ const kindCauses = (type: ResourceType, object: KubeObject, previous: KubeObject
     }
   }
   if (type.kind === "Pod") causes.push(...podSpecCauses(object.spec, "spec"))
-  if (type.kind === "StatefulSet" || type.kind === "Deployment") {
+  if (type.kind === "StatefulSet" || type.kind === "Deployment" || type.kind === "ReplicaSet") {
     const spec = isRecord(object.spec) ? object.spec : {}
     if (!isRecord(spec.selector)) causes.push(fieldRequired("spec.selector"))
     if (!isRecord(spec.template)) causes.push(fieldRequired("spec.template"))

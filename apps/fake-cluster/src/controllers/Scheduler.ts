@@ -1,5 +1,6 @@
 import { isRecord, type KubeObject, type Store } from "@kubelan/kube-fake"
 import { coalesce, kind, list, specOf, statusOf, watchKind } from "../Api.ts"
+import { EventRecorder } from "../Events.ts"
 import { isPhantom } from "../Phantoms.ts"
 
 /**
@@ -42,6 +43,7 @@ export const chooseNode = (pod: KubeObject, nodes: ReadonlyArray<KubeObject>, lo
     )[0]
 
 export const startScheduler = (store: Store) => {
+  const events = new EventRecorder(store, { component: "default-scheduler" })
   const run = coalesce(5, () => {
     const nodes = list(store, "nodes")
     const pods = list(store, "pods")
@@ -57,6 +59,14 @@ export const startScheduler = (store: Store) => {
         })
         const key = loadKey(node.metadata.name as string, pod)
         load.set(key, (load.get(key) ?? 0) + 1)
+        // Phantoms are many and nobody reads their story.
+        if (!isPhantom(pod))
+          events.record(
+            pod,
+            "Normal",
+            "Scheduled",
+            `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node.metadata.name}`
+          )
       } catch (error) {
         process.stderr.write(`scheduler: ${pod.metadata.namespace}/${pod.metadata.name}: ${String(error)}\n`)
       }

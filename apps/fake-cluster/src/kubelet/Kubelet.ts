@@ -4,6 +4,7 @@ import { join } from "node:path"
 import type { Writable } from "node:stream"
 import { ApiError, type ExecOptions, type ExecProcess, isRecord, type KubeObject, type LogOptions, type Store } from "@kubelan/kube-fake"
 import { kind, specOf, statusOf, tryGet, watchKind } from "../Api.ts"
+import { EventRecorder, type EventType } from "../Events.ts"
 import type { AddressPool } from "../network/AddressPool.ts"
 import type { NodeNetwork } from "../network/Fabric.ts"
 import { createSandbox, setSandboxMtu, setSandboxPartitioned } from "../network/Sandbox.ts"
@@ -229,6 +230,7 @@ export class Kubelet {
   private stopWatching: Array<() => void> = []
   private vethCounter = 0
   private readonly prober: Prober
+  private readonly events: EventRecorder
 
   private readonly store: Store
   private readonly node: NodeNetwork
@@ -252,6 +254,18 @@ export class Kubelet {
     this.phantomAddresses = pools.phantoms
     this.api = api
     this.prober = new Prober(node.netns)
+    this.events = new EventRecorder(store, { component: "kubelet", host: node.name })
+  }
+
+  /** The pod as its events name it. */
+  private podRef(running: RunningPod): KubeObject {
+    return { apiVersion: "v1", kind: "Pod", metadata: { name: running.name, namespace: running.namespace, uid: running.uid } }
+  }
+
+  /** An event about one of a pod's containers, as the kubelet records it (its field path names the container). */
+  private containerEvent(running: RunningPod, container: ContainerState, type: EventType, reason: string, message: string) {
+    const list = container.role === "app" ? "containers" : "initContainers"
+    this.events.record(this.podRef(running), type, reason, message, `spec.${list}{${container.spec.name}}`)
   }
 
   start() {
@@ -654,6 +668,15 @@ export class Kubelet {
     if (!image && container.runtime !== "none" && child.pid !== undefined)
       writeFileSync(containerPidFile(running.uid, index), String(child.pid))
     container.log?.write(`kubelan-sim: ${new Date().toISOString()} starting container ${container.spec.name}\n`)
+    this.containerEvent(
+      running,
+      container,
+      "Normal",
+      "Pulled",
+      `Container image "${container.spec.image ?? ""}" already present on machine`
+    )
+    this.containerEvent(running, container, "Normal", "Created", `Created container: ${container.spec.name}`)
+    this.containerEvent(running, container, "Normal", "Started", `Started container ${container.spec.name}`)
     child.stdout?.pipe(container.log as WriteStream, { end: false })
     child.stderr?.pipe(container.log as WriteStream, { end: false })
     const output = container.output
@@ -701,20 +724,33 @@ export class Kubelet {
       }
       container.tail = ""
       container.log?.write(`kubelan-sim: container ${container.spec.name} exited (${code ?? signal}); restart ${container.restarts}\n`)
+      if (exitCode !== 0)
+        this.containerEvent(
+          running,
+          container,
+          "Warning",
+          "BackOff",
+          `Back-off restarting failed container ${container.spec.name} in pod ${running.name}_${running.namespace}(${running.uid})`
+        )
       this.reportStatus(running)
       const delay = Math.min(10_000, 500 * 2 ** Math.min(container.restarts - 1, 5))
       running.timers.push(setTimeout(() => !running.terminating && this.startContainer(pod, running, container), delay))
     })
   }
 
-  private async probe(running: RunningPod, container: Container, probe: Probe) {
+  /** An HTTP probe: undefined when it passes, else why it failed, worded as the kubelet's Unhealthy events are. */
+  private async probe(running: RunningPod, container: Container, probe: Probe): Promise<string | undefined> {
     const port =
       typeof probe.httpGet?.port === "number"
         ? probe.httpGet.port
         : (container.ports ?? []).find((candidate) => candidate.name === probe.httpGet?.port)?.containerPort
-    if (port === undefined) return false
-    const status = await this.prober.get(`http://${running.ip}:${port}${probe.httpGet?.path ?? "/"}`, (probe.timeoutSeconds ?? 1) * 1000)
-    return status >= 200 && status < 400
+    if (port === undefined) return `no port ${JSON.stringify(probe.httpGet?.port)} in container ${container.name}`
+    const url = `http://${running.ip}:${port}${probe.httpGet?.path ?? "/"}`
+    const status = await this.prober.get(url, (probe.timeoutSeconds ?? 1) * 1000)
+    if (status >= 200 && status < 400) return undefined
+    return status === 0
+      ? `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`
+      : `HTTP probe failed with statuscode: ${status}`
   }
 
   /**
@@ -732,7 +768,8 @@ export class Kubelet {
       running.timers.push(setTimeout(loop, (probe.initialDelaySeconds ?? 0) * 1000 + 200))
     }
     const restart = (why: string) => {
-      container.log?.write(`kubelan-sim: ${why}; restarting container ${container.spec.name}\n`)
+      container.log?.write(`kubelan-sim: ${why} failed; restarting container ${container.spec.name}\n`)
+      this.containerEvent(running, container, "Normal", "Killing", `Container ${container.spec.name} failed ${why}, will be restarted`)
       const child = container.child
       this.signal(running, container, "SIGTERM")
       setTimeout(() => container.child === child && this.signal(running, container, "SIGKILL"), 5000).unref()
@@ -741,23 +778,28 @@ export class Kubelet {
     if (startup?.httpGet)
       every(startup, async () => {
         if (container.child === undefined || container.started) return
-        const ok = await this.probe(running, container.spec, startup)
+        const failure = await this.probe(running, container.spec, startup)
         if (container.child === undefined || container.started) return
-        if (ok) {
+        if (failure !== undefined) this.containerEvent(running, container, "Warning", "Unhealthy", `Startup probe failed: ${failure}`)
+        if (failure === undefined) {
           container.started = true
           container.ready = container.spec.readinessProbe === undefined
           container.log?.write(`kubelan-sim: ${new Date().toISOString()} container ${container.spec.name} started (startup probe passed)\n`)
           this.reportStatus(running)
         } else if (++container.startupFailures >= (startup.failureThreshold ?? 3)) {
           container.startupFailures = 0
-          restart("startup probe failed")
+          restart("startup probe")
         }
       })
     const readiness = container.spec.readinessProbe
     if (readiness?.httpGet)
       every(readiness, async () => {
         if (!container.started) return
-        const ok = container.child !== undefined && (await this.probe(running, container.spec, readiness))
+        const failure =
+          container.child === undefined ? "the container is not running" : await this.probe(running, container.spec, readiness)
+        const ok = failure === undefined
+        if (failure !== undefined && container.child !== undefined)
+          this.containerEvent(running, container, "Warning", "Unhealthy", `Readiness probe failed: ${failure}`)
         container.readinessFailures = ok ? 0 : container.readinessFailures + 1
         const ready = ok ? true : container.readinessFailures >= (readiness.failureThreshold ?? 3) ? false : container.ready
         if (ready !== container.ready) {
@@ -769,11 +811,12 @@ export class Kubelet {
     if (liveness?.httpGet)
       every(liveness, async () => {
         if (container.child === undefined || !container.started) return
-        const ok = await this.probe(running, container.spec, liveness)
-        container.livenessFailures = ok ? 0 : container.livenessFailures + 1
+        const failure = await this.probe(running, container.spec, liveness)
+        if (failure !== undefined) this.containerEvent(running, container, "Warning", "Unhealthy", `Liveness probe failed: ${failure}`)
+        container.livenessFailures = failure === undefined ? 0 : container.livenessFailures + 1
         if (container.livenessFailures >= (liveness.failureThreshold ?? 3)) {
           container.livenessFailures = 0
-          restart("liveness probe failed")
+          restart("liveness probe")
         }
       })
   }
@@ -909,6 +952,7 @@ export class Kubelet {
                 resolve()
               })
               container.log?.write(`kubelan-sim: ${new Date().toISOString()} stopping container ${container.spec.name} (SIGTERM)\n`)
+              this.containerEvent(running, container, "Normal", "Killing", `Stopping container ${container.spec.name}`)
               this.signal(running, container, "SIGTERM")
             })
         )
