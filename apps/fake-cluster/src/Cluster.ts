@@ -14,6 +14,7 @@ import { apiAddress, apiPort, maxNodes, phantomAddress, phantomCapacity } from "
 import { AddressPool } from "./network/AddressPool.ts"
 import { createFabric, type Fabric, type LinkSettings } from "./network/Fabric.ts"
 import { raiseHostLimits, releaseHostLimits } from "./network/HostLimits.ts"
+import { startNetworkPolicyController } from "./network/NetworkPolicies.ts"
 import { forwarderScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
 import { makeClusterPki } from "./Pki.ts"
 
@@ -148,6 +149,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
       startStatefulSetController(server.store),
       startDeploymentController(server.store),
       startReplicaSetController(server.store),
+      startNetworkPolicyController(server.store, () => kubelets),
       startGarbageCollector(server.store)
     )
   } catch (error) {

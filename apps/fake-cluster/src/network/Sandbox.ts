@@ -41,11 +41,32 @@ export const setSandboxMtu = async (netns: string, node: NodeNetwork, hostSide: 
 
 /** Cuts a pod off its network (everything on eth0, both ways) or reconnects it; loopback stays. */
 export const setSandboxPartitioned = async (netns: string, partitioned: boolean) => {
-  const iptables = (args: ReadonlyArray<string>) => sh("ip", ["netns", "exec", netns, "iptables", "-w", ...args])
-  await iptables(["-F", "INPUT"])
-  await iptables(["-F", "OUTPUT"])
+  const iptables = (args: ReadonlyArray<string>, allowFailure = false) =>
+    sh("ip", ["netns", "exec", netns, "iptables", "-w", ...args], { allowFailure })
+  // A chain of its own, first in INPUT and OUTPUT: the NetworkPolicy chains after it stay as they are.
+  const chain = "KLSIM-PARTITION"
+  if ((await iptables(["-N", chain], true)).exitCode === 0) {
+    await iptables(["-I", "INPUT", "1", "-j", chain])
+    await iptables(["-I", "OUTPUT", "1", "-j", chain])
+  }
+  await iptables(["-F", chain])
   if (partitioned) {
-    await iptables(["-A", "INPUT", "-i", "eth0", "-j", "DROP"])
-    await iptables(["-A", "OUTPUT", "-o", "eth0", "-j", "DROP"])
+    await iptables(["-A", chain, "-i", "eth0", "-j", "DROP"])
+    await iptables(["-A", chain, "-o", "eth0", "-j", "DROP"])
+  }
+}
+
+/**
+ * Makes a pod's NetworkPolicy chains what `input` (iptables-restore, --noflush) says, and jumps
+ * to them from INPUT and OUTPUT once.
+ */
+export const setSandboxPolicy = async (netns: string, input: string, chains: { ingress: string; egress: string }) => {
+  await sh("ip", ["netns", "exec", netns, "iptables-restore", "-w", "--noflush"], { input })
+  for (const [hook, chain] of [
+    ["INPUT", chains.ingress],
+    ["OUTPUT", chains.egress]
+  ] as const) {
+    const present = await sh("ip", ["netns", "exec", netns, "iptables", "-w", "-C", hook, "-j", chain], { allowFailure: true })
+    if (present.exitCode !== 0) await sh("ip", ["netns", "exec", netns, "iptables", "-w", "-A", hook, "-j", chain])
   }
 }
