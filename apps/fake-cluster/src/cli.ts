@@ -12,6 +12,7 @@ import { execArgv, podContainers, runtimeOf } from "./kubelet/Containers.ts"
 import { agentImage, type ContainerRuntime, containerRuntimes, imageState, removeContainers } from "./kubelet/Image.ts"
 import { maxNodes } from "./network/Addressing.ts"
 import { releaseHostLimits } from "./network/HostLimits.ts"
+import { setSandboxPartitioned } from "./network/Sandbox.ts"
 import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
 import { listNetns, removeNetns } from "./Shell.ts"
 
@@ -30,6 +31,8 @@ Usage:
                                         expectation held, 1 when one failed, 2 for a bad file
   kubelan-sim exec POD [-n NS] [-c CONTAINER] -- CMD...   run a command in a pod
   kubelan-sim logs POD [-n NS] [-c CONTAINER] [-f]        the kubelan container's output
+  kubelan-sim partition POD [-n NS] [--heal]  cut a pod off its network, both ways (as a NetworkChaos
+                                        partition does; the node's probes fail too), or reconnect it
 
 --runtime: how the kubelan container runs. image: from ${agentImage} under podman, as a
 kubelet's runtime runs it (scripts/image builds it); process: the agent bundle as a process
@@ -221,6 +224,15 @@ const exec = async (args: ReadonlyArray<string>) => {
   process.exit(result.exitCode ?? 1)
 }
 
+/** A fault by hand, as a scenario's `partition` step makes it: the pod's eth0 drops everything until healed. */
+const partition = async (args: ReadonlyArray<string>) => {
+  const heal = args.includes("--heal")
+  const { pod, namespace } = podArgs(args.filter((arg) => arg !== "--heal"))
+  const found = await requirePod(namespace, pod, undefined)
+  await setSandboxPartitioned(podNetns(found.metadata.uid), !heal)
+  process.stdout.write(`pod ${namespace}/${pod} ${heal ? "reconnected" : "cut off its network (heal with --heal)"}\n`)
+}
+
 const logs = async (args: ReadonlyArray<string>) => {
   const { pod, namespace, container, follow } = podArgs(args)
   const spec = await requirePod(namespace, pod, container)
@@ -318,6 +330,9 @@ switch (command) {
     break
   case "logs":
     await logs(rest)
+    break
+  case "partition":
+    await partition(rest)
     break
   case "-h":
   case "--help":

@@ -125,6 +125,19 @@ describe("kubectl against kubelan-sim: logs, exec and rollouts", () => {
     expect(current.stdout).not.toContain('"removed":1')
   })
 
+  it("a partitioned pod fails its probes from the node and turns NotReady; healed, it is Ready again", async () => {
+    const readyCondition = async () =>
+      (await sim.kubectl(["get", "pod", "kubelan-2", "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout
+    const cut = await sim.sim(["partition", "kubelan-2"])
+    expect(cut.exitCode, cut.all).toBe(0)
+    await waitFor("kubelan-2 NotReady", async () => (await readyCondition()) === "False", 30_000)
+    const events = await sim.kubectl(["get", "events", "--field-selector", "involvedObject.name=kubelan-2,reason=Unhealthy"])
+    expect(events.stdout).toMatch(/Warning\s+Unhealthy\s+pod\/kubelan-2\s+Readiness probe failed: Get "http:\/\/[\d.]+:8181\/readyz"/)
+    expect((await sim.sim(["partition", "kubelan-2", "--heal"])).exitCode).toBe(0)
+    await waitFor("kubelan-2 Ready again", async () => (await readyCondition()) === "True", 30_000)
+    await waitFor("three Ready pods", ready)
+  })
+
   const history = async (target: string) =>
     (await sim.kubectl(["rollout", "history", target])).stdout
       .split("\n")
