@@ -74,7 +74,11 @@ interface PodView {
   }
 }
 
-const api = <A>(path: string) =>
+/** Why the API did not give an answer: the CLI says it in one line instead of a stack trace. */
+class ApiUnavailable extends Error {}
+
+/** A GET to the simulator's API over its socket: the object, or an ApiUnavailable saying what went wrong. */
+const api = <A>(path: string, timeoutMillis = 10_000) =>
   new Promise<A>((resolve, reject) => {
     const req = request({ socketPath: paths.socket, path, headers: { "user-agent": "kubelan-sim" } }, (response) => {
       let text = ""
@@ -82,9 +86,22 @@ const api = <A>(path: string) =>
       response.on("data", (chunk: string) => {
         text += chunk
       })
-      response.on("end", () => resolve(JSON.parse(text)))
+      response.on("end", () => {
+        let body: unknown
+        try {
+          body = JSON.parse(text)
+        } catch {
+          return reject(new ApiUnavailable(`it answered ${response.statusCode} with no JSON`))
+        }
+        const status = body as { kind?: string; message?: string }
+        // A Status is an answer the caller reads (a pod not found); other failures are the API's.
+        if ((response.statusCode ?? 500) >= 500 || response.statusCode === 429)
+          return reject(new ApiUnavailable(`it answered ${response.statusCode}: ${status.message ?? text.trim()}`))
+        resolve(body as A)
+      })
     })
-    req.on("error", reject)
+    req.setTimeout(timeoutMillis, () => req.destroy(new ApiUnavailable(`no answer within ${timeoutMillis / 1000} s`)))
+    req.on("error", (error) => reject(error instanceof ApiUnavailable ? error : new ApiUnavailable(error.message)))
     req.end()
   })
 
@@ -167,11 +184,11 @@ const down = async () => {
 
 const status = async () => {
   if (daemonPid() === undefined) return fail("not up (kubelan-sim up)", 1)
-  const pods = await api<{ items: Array<PodView> }>("/api/v1/pods")
   const runtime = existsSync(paths.runtime) ? readFileSync(paths.runtime, "utf8").trim() : "process"
   process.stdout.write(
     `up: API ${readFileSync(paths.kubeconfig, "utf8").match(/"server": "([^"]+)"/)?.[1]}, state ${stateDir}, containers: ${runtime}\n`
   )
+  const pods = await api<{ items: Array<PodView> }>("/api/v1/pods")
   process.stdout.write(
     `${"NAMESPACE".padEnd(12)} ${"POD".padEnd(24)} ${"READY".padEnd(6)} ${"STATUS".padEnd(12)} ${"RESTARTS".padEnd(9)} ${"NODE".padEnd(8)} IP\n`
   )
@@ -309,36 +326,42 @@ const run = async (args: ReadonlyArray<string>) => {
 }
 
 const [command, ...rest] = process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === "--"))
-switch (command) {
-  case "up":
-    await up(rest)
-    break
-  case "down":
-    await down()
-    break
-  case "status":
-    await status()
-    break
-  case "run":
-    await run(rest)
-    break
-  case "kubeconfig":
-    process.stdout.write(`${paths.kubeconfig}\n`)
-    break
-  case "exec":
-    await exec(rest)
-    break
-  case "logs":
-    await logs(rest)
-    break
-  case "partition":
-    await partition(rest)
-    break
-  case "-h":
-  case "--help":
-  case "help":
-    process.stdout.write(`${usage}\n`)
-    break
-  default:
-    fail(`${command === undefined ? "missing command" : `unknown command ${command}`}\n${usage}`)
+try {
+  switch (command) {
+    case "up":
+      await up(rest)
+      break
+    case "down":
+      await down()
+      break
+    case "status":
+      await status()
+      break
+    case "run":
+      await run(rest)
+      break
+    case "kubeconfig":
+      process.stdout.write(`${paths.kubeconfig}\n`)
+      break
+    case "exec":
+      await exec(rest)
+      break
+    case "logs":
+      await logs(rest)
+      break
+    case "partition":
+      await partition(rest)
+      break
+    case "-h":
+    case "--help":
+    case "help":
+      process.stdout.write(`${usage}\n`)
+      break
+    default:
+      fail(`${command === undefined ? "missing command" : `unknown command ${command}`}\n${usage}`)
+  }
+} catch (error) {
+  // An API that refuses, fails or hangs is said in one line, whichever command met it.
+  if (!(error instanceof ApiUnavailable)) throw error
+  fail(`the API (unix:${paths.socket}) is not answering: ${error.message}; this command works again once it does`, 1)
 }

@@ -138,6 +138,25 @@ describe("kubectl against kubelan-sim: logs, exec and rollouts", () => {
     await waitFor("three Ready pods", ready)
   })
 
+  it("while the API refuses, kubelan-sim says so in one line; kubectl debug gets an error, not a crash", async () => {
+    const server = (readFileSync(kubeconfig(), "utf8").match(/"server": "([^"]+)"/) as RegExpMatchArray)[1]
+    const fault = (body: object) => fetch(`${server}/_fake/faults`, { method: "POST", body: JSON.stringify(body) })
+    await fault({ refuseMillis: 3000 })
+    const status = await sim.sim(["status"])
+    expect(status.exitCode).toBe(1)
+    expect(status.all).toMatch(/^kubelan-sim: the API \(unix:.*\) is not answering: .+; this command works again once it does$/m)
+    expect(status.all).not.toContain("    at ")
+    await sleep(3000)
+    await fault({ failNext: { count: 1, code: 503 } })
+    const exec = await sim.sim(["exec", "kubelan-0", "--", "true"])
+    expect(exec.all).toContain("is not answering: it answered 503")
+    expect((await sim.sim(["status"])).exitCode).toBe(0)
+    const debug = await sim.kubectl(["debug", "kubelan-0", "--image=busybox", "--profile=general", "--", "true"])
+    expect(debug.exitCode).toBe(1)
+    expect(debug.stderr).toContain("ephemeral containers are disabled for this cluster")
+    expect(debug.stderr).not.toContain("panic")
+  })
+
   const history = async (target: string) =>
     (await sim.kubectl(["rollout", "history", target])).stdout
       .split("\n")

@@ -212,11 +212,11 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       if (path.startsWith("/openapi")) throw new ApiError(404, "NotFound", "kube-fake serves only an empty OpenAPI v2 document")
     }
     const target = parseApiPath(path)
-    if (target === undefined) throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`)
+    if (target === undefined) throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`, {})
     if (target.kind === "resourceList") {
       const list = request.method === "GET" ? resourceList(target.group, target.version) : undefined
       if (list === undefined || !knownGroupVersion(target.group, target.version))
-        throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`)
+        throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`, {})
       return send(response, client, 200, list)
     }
     return serveResource(request, response, url, client, target, user)
@@ -239,7 +239,8 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
         `the body of the request was in an unknown format - accepted media types include: application/json`
       )
     if (subresource !== undefined && !type.subresources.includes(subresource))
-      throw new ApiError(404, "NotFound", `the server could not find the requested resource`)
+      // As the real server words a route it lacks, with empty details (kubectl debug reads them).
+      throw new ApiError(404, "NotFound", "the server could not find the requested resource", {})
     if (reviewResources.has(type.resource)) {
       if (request.method !== "POST") throw new ApiError(405, "MethodNotAllowed", `${type.resource} only answer a create`)
       const self = type.resource === "selfsubjectaccessreviews"
