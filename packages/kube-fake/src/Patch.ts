@@ -34,7 +34,7 @@ export const jsonMergePatch = (target: unknown, patch: unknown): unknown => {
  * The merge key of a list field, by name and parent, for the built-in kinds kubelan's
  * manifests use. Lists without one are replaced whole, as the real server does for atomic lists.
  */
-const mergeKey = (field: string, path: ReadonlyArray<string>): string | undefined => {
+export const mergeKey = (field: string, path: ReadonlyArray<string>): string | undefined => {
   const parent = path[path.length - 1]
   switch (field) {
     case "containers":
@@ -59,7 +59,7 @@ const mergeKey = (field: string, path: ReadonlyArray<string>): string | undefine
 }
 
 /** Lists of primitives merged as sets (`patchStrategy: merge` on a primitive list). */
-const mergedPrimitiveLists = new Set(["finalizers"])
+export const mergedPrimitiveLists = new Set(["finalizers"])
 
 const directivePrefixes = ["$setElementOrder/", "$deleteFromPrimitiveList/", "$retainKeys"]
 

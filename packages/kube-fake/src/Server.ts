@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createSecureServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import type { Duplex } from "node:stream"
+import { parse as parseYaml } from "yaml"
 import { attributesOf, authenticate, requireAllowed, reviewAccess } from "./Access.ts"
 import { ApiError } from "./ApiError.ts"
 import { coreVersions, groupList, resourceList, versionInfo } from "./DiscoveryDocuments.ts"
@@ -10,6 +11,7 @@ import { coreFieldRequirement, fromEventsV1, toEventsV1 } from "./EventsView.ts"
 import { refuseUpgrade, runExecSession, speaksChannelProtocol } from "./ExecChannel.ts"
 import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
+import { type Manager, serverSideApply } from "./ManagedFields.ts"
 import { jsonMergePatch, jsonPatch, PatchError, strategicMergePatch } from "./Patch.ts"
 import { execOptions, logOptions, type PodStreams, requireNode } from "./PodStreams.ts"
 import { decodeProtobuf, isProtobuf } from "./Protobuf.ts"
@@ -263,7 +265,13 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       labels: parseLabelSelector(query.get("labelSelector")),
       fields: parseFieldSelector(query.get("fieldSelector"), type.group === "" ? type.kind : `${type.group}/${type.kind}`)
     }
-    const write = request.method === "GET" ? {} : writeOptions(query)
+    const write: WriteOptions =
+      request.method === "GET"
+        ? {}
+        : {
+            ...writeOptions(query),
+            manager: managerOf(query, request.headers["user-agent"], subresource === "status" ? "status" : undefined)
+          }
     if (type.group === "events.k8s.io") return serveEventsV1(request, response, client, target, query, table, filter, write)
     switch (request.method) {
       case "GET": {
@@ -294,6 +302,8 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       case "PATCH": {
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PATCH needs an object name")
         const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim()
+        if (contentType === "application/apply-patch+yaml" && subresource === undefined)
+          return serverSideApplyRequest(response, client, type, namespace, name, await readBody(request), query, write)
         const patch = parseJson(await readBody(request))
         const current = subresource === "scale" ? scaleOf(store.get(type, namespace, name)) : store.get(type, namespace, name)
         let patched: unknown
@@ -395,6 +405,53 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       default:
         throw new ApiError(405, "MethodNotAllowed", `${request.method} is not supported`)
     }
+  }
+
+  /**
+   * `kubectl apply --server-side`: the configuration merged into the object (made if missing) with
+   * field ownership, conflicts answered 409 unless `force=true`.
+   */
+  const serverSideApplyRequest = (
+    response: ServerResponse,
+    client: string,
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: string,
+    query: URLSearchParams,
+    write: WriteOptions
+  ) => {
+    const manager = query.get("fieldManager")
+    if (manager === null || manager === "") throw new ApiError(400, "BadRequest", "PATCH with apply content type requires a fieldManager")
+    let parsed: unknown
+    try {
+      parsed = parseYaml(body)
+    } catch (error) {
+      throw new ApiError(400, "BadRequest", `the apply configuration is not YAML or JSON: ${(error as Error).message}`)
+    }
+    const config = asObject(parsed)
+    const apiVersion = type.group === "" ? type.version : `${type.group}/${type.version}`
+    if (config.apiVersion !== apiVersion || config.kind !== type.kind)
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `the apply configuration is a ${config.apiVersion} ${config.kind}, not the ${apiVersion} ${type.kind} of the URL`
+      )
+    if (config.metadata.name !== undefined && config.metadata.name !== name)
+      throw new ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+    const live = store.find(type, namespace, name)
+    const force = query.get("force") === "true"
+    const result = serverSideApply(
+      live,
+      { ...config, metadata: { ...config.metadata, name } },
+      { name: manager, operation: "Apply" },
+      apiVersion,
+      force
+    )
+    const options = { ...(write.dryRun === true ? { dryRun: true } : {}), manager: { name: manager, operation: "Apply" as const } }
+    if (live === undefined) return send(response, client, 201, store.create(type, namespace, result, options))
+    const { resourceVersion: _ignored, ...metadata } = result.metadata
+    return send(response, client, 200, store.update(type, namespace, name, { ...result, metadata }, undefined, options))
   }
 
   const setReplicas = (type: ResourceType, namespace: string | undefined, name: string, scale: KubeObject, write: WriteOptions) => {
@@ -647,6 +704,17 @@ const asApiError = (error: unknown): ApiError =>
       : error instanceof PatchError
         ? new ApiError(error.code, error.code === 422 ? "Invalid" : "BadRequest", error.message)
         : new ApiError(500, "InternalError", String(error))
+
+/**
+ * Who a write is from, for managedFields: the `fieldManager` kubectl names, else the client's user
+ * agent up to its first `/`, as the real server defaults it.
+ */
+const managerOf = (query: URLSearchParams, userAgent: string | undefined, subresource: "status" | undefined): Manager => {
+  const named = query.get("fieldManager")
+  if (named !== null && named.length > 128) throw new ApiError(400, "BadRequest", `fieldManager: Too long: may not be more than 128 bytes`)
+  const name = named !== null && named !== "" ? named : (userAgent ?? "unknown").split("/")[0] || "unknown"
+  return { name, operation: "Update", ...(subresource === undefined ? {} : { subresource }) }
+}
 
 /** `dryRun=All` makes a write a dry run; the real server refuses any other value. */
 const writeOptions = (query: URLSearchParams): WriteOptions => {

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { ApiError, notFound } from "./ApiError.ts"
 import { applyDefaults } from "./Defaults.ts"
 import { clone, isRecord, type KubeObject } from "./KubeObject.ts"
+import { type Manager, recordUpdate } from "./ManagedFields.ts"
 import { type ResourceType, resourceTypes } from "./Resources.ts"
 import { type FieldRequirement, matchesFields, matchesLabels, type Requirement } from "./Selectors.ts"
 import { badRequest, checkShapes, validate } from "./Validation.ts"
@@ -72,6 +73,8 @@ const specOf = (object: KubeObject) => {
 /** A write's options: a dry run validates and answers as the write would, and changes nothing. */
 export interface WriteOptions {
   readonly dryRun?: boolean
+  /** Who writes (kubectl's fieldManager, a client's user agent): its fields are recorded in managedFields. */
+  readonly manager?: Manager
 }
 
 export interface StoreOptions {
@@ -113,6 +116,12 @@ export class Store {
       .filter((object) => matches(filter, object))
       .sort((a, b) => keyOf(a.metadata.namespace, a.metadata.name ?? "").localeCompare(keyOf(b.metadata.namespace, b.metadata.name ?? "")))
     return { items: items.map(clone), resourceVersion: String(this.revision) }
+  }
+
+  /** The object, or undefined when there is none. */
+  find(type: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
+    const found = this.objects.get(type)?.get(keyOf(namespace, name))
+    return found === undefined ? undefined : clone(found)
   }
 
   get(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
@@ -159,9 +168,14 @@ export class Store {
     object.kind = type.kind
     // The namespace controller's first act; nothing else here needs it to run.
     if (type.kind === "Namespace") object.status = { phase: "Active" }
+    // A server-side apply that creates brings its managedFields; any other create is its manager's alone.
+    const managed =
+      options.manager === undefined || options.manager.operation === "Apply"
+        ? object
+        : recordUpdate(undefined, object, options.manager, object.apiVersion)
     // As the real server: a dry-run create has its uid and timestamp, and no resourceVersion.
-    if (options.dryRun) return clone(object)
-    return this.commit(type, "ADDED", object, undefined)
+    if (options.dryRun) return clone(managed)
+    return this.commit(type, "ADDED", managed, undefined)
   }
 
   /** Replaces an object (or only its status). Optimistic concurrency on metadata.resourceVersion. */
@@ -211,7 +225,11 @@ export class Store {
     validate(type, next, previous)
     if (specOf(next) !== specOf(previous)) next.metadata.generation = (previous.metadata.generation ?? 1) + 1
     next.metadata.resourceVersion = previous.metadata.resourceVersion as string
-    if (content(next) === content(previous)) return previous
+    // managedFields written as such (an apply's, kubectl's migration of them) are taken as given.
+    const managedFields = (object: KubeObject) => JSON.stringify((object.metadata as { managedFields?: unknown }).managedFields ?? [])
+    const givenFields = managedFields(next) !== managedFields(previous)
+    if (content(next) === content(previous) && !givenFields) return previous
+    if (options.manager !== undefined && !givenFields) next = recordUpdate(previous, next, options.manager, next.apiVersion as string)
     if (options.dryRun) return clone(next)
     if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) return this.remove(type, next)
     return this.commit(type, "MODIFIED", next, previous)

@@ -217,7 +217,8 @@ describe("watch semantics", () => {
       [api("POST", slices, { ...slice("bad", ["10.0.0.1"]), addressType: "IPv5" }), 422, "Invalid"],
       [api("GET", `${slices}?labelSelector=${encodeURIComponent("a in (b")}`), 400, "BadRequest"],
       [api("GET", "/apis/nope/v1/things"), 404, "NotFound"],
-      [api("PATCH", `${slices}/x`, {}, "application/apply-patch+yaml"), 404, "NotFound"]
+      // A server-side apply must name its field manager.
+      [api("PATCH", `${slices}/x`, {}, "application/apply-patch+yaml"), 400, "BadRequest"]
     ]
     for (const [pending, code, reason] of cases) {
       const { status, body } = await pending
@@ -229,7 +230,7 @@ describe("watch semantics", () => {
     expect(
       (await api("PUT", `${slices}/a`, { ...slice("a", ["10.0.0.1"]), metadata: { name: "a", resourceVersion: "1" } })).body
     ).toMatchObject({ reason: "Conflict", code: 409 })
-    expect((await api("PATCH", `${slices}/a`, {}, "application/apply-patch+yaml")).body).toMatchObject({
+    expect((await api("PATCH", `${slices}/a`, {}, "application/yaml")).body).toMatchObject({
       reason: "UnsupportedMediaType",
       code: 415
     })
