@@ -12,6 +12,7 @@ import { refuseUpgrade, runExecSession, speaksChannelProtocol } from "./ExecChan
 import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
 import { type Manager, serverSideApply } from "./ManagedFields.ts"
+import { openApiDiscovery, openApiDocument, unknownFields } from "./OpenApi.ts"
 import { jsonMergePatch, jsonPatch, PatchError, strategicMergePatch } from "./Patch.ts"
 import { execOptions, logOptions, type PodStreams, requireNode } from "./PodStreams.ts"
 import { decodeProtobuf, isProtobuf } from "./Protobuf.ts"
@@ -211,7 +212,15 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
         response.writeHead(200, { "content-type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" })
         return response.end()
       }
-      if (path.startsWith("/openapi")) throw new ApiError(404, "NotFound", "kube-fake serves only an empty OpenAPI v2 document")
+      if (path === "/openapi/v3") return send(response, client, 200, openApiDiscovery())
+      if (path.startsWith("/openapi/v3/")) {
+        const document = openApiDocument(path.slice("/openapi/v3/".length))
+        if (document === undefined) throw new ApiError(404, "NotFound", `kube-fake has no OpenAPI v3 document for ${path}`)
+        response.writeHead(200, { "content-type": "application/json", etag: `"${document.hash}"`, "cache-control": "public, immutable" })
+        requestLog.sent(client, document.body.length)
+        return response.end(document.body)
+      }
+      if (path.startsWith("/openapi")) throw new ApiError(404, "NotFound", `kube-fake serves no ${path}`)
     }
     const target = parseApiPath(path)
     if (target === undefined) throw new ApiError(404, "NotFound", `the server could not find the requested resource (${path})`, {})
@@ -286,7 +295,10 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       }
       case "POST": {
         if (name !== undefined) throw new ApiError(405, "MethodNotAllowed", "POST is for collections")
-        return send(response, client, 201, store.create(type, namespace, asObject(await readObject(request)), write))
+        const body = asObject(await readObject(request))
+        if (subresource !== "scale") checkFields(response, type, body, query)
+        checkFields(response, type, body, query)
+        return send(response, client, 201, store.create(type, namespace, body, write))
       }
       case "PUT": {
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PUT needs an object name")
@@ -317,6 +329,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
             `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`
           )
         const body = asObject(patched)
+        if (subresource !== "scale") checkFields(response, type, body, query)
         if (subresource === "scale") return send(response, client, 200, scaleOf(setReplicas(type, namespace, name, body, write)))
         const { resourceVersion: _ignored, ...metadata } = body.metadata
         return send(
@@ -452,6 +465,35 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     if (live === undefined) return send(response, client, 201, store.create(type, namespace, result, options))
     const { resourceVersion: _ignored, ...metadata } = result.metadata
     return send(response, client, 200, store.update(type, namespace, name, { ...result, metadata }, undefined, options))
+  }
+
+  /**
+   * Field validation as the real server does it (`fieldValidation`, which kubectl sends as Strict):
+   * fields the kind's schema lacks are refused (Strict), reported as warnings (Warn, the default),
+   * or let through (Ignore).
+   */
+  const checkFields = (response: ServerResponse, type: ResourceType, object: KubeObject, query: URLSearchParams) => {
+    const mode = query.get("fieldValidation") ?? "Warn"
+    if (!["Strict", "Warn", "Ignore"].includes(mode))
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `fieldValidation: Unsupported value: ${JSON.stringify(mode)}: supported values: "Ignore", "Strict", "Warn"`
+      )
+    // Unless refused, unknown fields are dropped, as decoding into the server's types drops them.
+    const unknown = unknownFields(type.group, type.version, type.kind, object, mode !== "Strict")
+    if (mode === "Ignore") return
+    if (unknown.length === 0) return
+    if (mode === "Strict")
+      throw new ApiError(
+        400,
+        "BadRequest",
+        `${type.kind} in version "${type.version}" cannot be handled as a ${type.kind}: strict decoding error: ${unknown.map((field) => `unknown field "${field}"`).join(", ")}`
+      )
+    response.setHeader(
+      "warning",
+      unknown.map((field) => `299 - ${JSON.stringify(`unknown field "${field}"`)}`)
+    )
   }
 
   const setReplicas = (type: ResourceType, namespace: string | undefined, name: string, scale: KubeObject, write: WriteOptions) => {

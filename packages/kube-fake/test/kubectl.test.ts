@@ -208,6 +208,24 @@ describe("kubectl against kube-fake", () => {
     expect((await kubectl(["delete", "namespace", "imperative"])).exitCode).toBe(0)
   })
 
+  it("kubectl explain reads the real OpenAPI v3 documents; unknown fields are refused or dropped as fieldValidation says", async () => {
+    const explained = await kubectl(["explain", "statefulset.spec.updateStrategy"])
+    expect(explained.exitCode, explained.stderr).toBe(0)
+    expect(explained.stdout).toContain("FIELD: updateStrategy <StatefulSetUpdateStrategy>")
+    expect(explained.stdout).toMatch(/^ {2}rollingUpdate\t<RollingUpdateStatefulSetStrategy>$/m)
+    const typo = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\ndatta:\n  a: b\n"
+    const strict = await kubectl(["apply", "-f", "-"], typo)
+    expect(strict.exitCode).toBe(1)
+    expect(strict.stderr).toContain(
+      'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "datta"'
+    )
+    const warned = await kubectl(["apply", "--validate=warn", "-f", "-"], typo)
+    expect(warned.exitCode, warned.stderr).toBe(0)
+    expect(warned.stderr).toContain('Warning: unknown field "datta"')
+    expect(JSON.parse((await kubectl(["get", "cm", "typo", "-o", "json"])).stdout).datta).toBeUndefined()
+    expect((await kubectl(["delete", "cm", "typo"])).exitCode).toBe(0)
+  })
+
   it("get -w sees later changes", async () => {
     const watch = execa(
       "kubectl",
