@@ -1,4 +1,6 @@
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { execa } from "execa"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { exampleManifest, isolatedSim } from "./Sim.ts"
@@ -155,6 +157,49 @@ describe("kubectl against kubelan-sim: logs, exec and rollouts", () => {
     expect(debug.exitCode).toBe(1)
     expect(debug.stderr).toContain("ephemeral containers are disabled for this cluster")
     expect(debug.stderr).not.toContain("panic")
+  })
+
+  it("a pod on two networks runs both of its kubelan containers, and kubectl cp reaches a container's files", async () => {
+    const agent = (name: string, vni: number, port: number) => `
+    - name: ${name}
+      image: ghcr.io/kubelan/kubelan:latest
+      securityContext: { readOnlyRootFilesystem: true, capabilities: { drop: [ALL], add: [NET_ADMIN] } }
+      env:
+        - { name: KL_IP, valueFrom: { fieldRef: { fieldPath: status.podIP } } }
+        - { name: KL_VXLAN_INTERFACE, value: ${name} }
+        - { name: KL_VXLAN_VNI, value: "${vni}" }
+        - { name: KL_HTTP_ADDRESS, value: "0.0.0.0:${port}" }
+        - { name: KL_DISCOVERY_BACKEND, value: static }
+        - { name: KL_SERVICES, value: default/${name} }
+        - { name: KL_DISCOVERY_STATIC, value: "default/${name}=10.99.0.${vni % 250}" }
+      ports: [{ containerPort: ${port} }]
+      readinessProbe: { httpGet: { path: /readyz, port: ${port} }, periodSeconds: 1 }`
+    const pod = `apiVersion: v1
+kind: Pod
+metadata: { name: two-nets }
+spec:
+  containers:${agent("lan-a", 101, 8181)}${agent("lan-b", 102, 8182)}
+    - { name: shell, image: debian:bookworm, command: [sleep, infinity] }
+`
+    expect((await sim.kubectl(["apply", "-f", "-"], pod)).exitCode).toBe(0)
+    await waitFor(
+      "both agents ready",
+      async () => (await sim.kubectl(["get", "pod", "two-nets", "--no-headers"])).stdout.split(/\s+/)[1] === "3/3"
+    )
+    const links = await sim.kubectl(["exec", "two-nets", "-c", "shell", "--", "ip", "-d", "-o", "link", "show", "type", "vxlan"])
+    expect(links.stdout).toMatch(/lan-a:.* vxlan id 101 /)
+    expect(links.stdout).toMatch(/lan-b:.* vxlan id 102 /)
+    for (const container of ["lan-a", "lan-b"])
+      expect((await sim.kubectl(["logs", "two-nets", "-c", container])).stdout).toContain(
+        '"msg":"ready: first full membership sync programmed"'
+      )
+    const local = join(mkdtempSync(join(tmpdir(), "kubectl-cp-")), "note")
+    writeFileSync(local, "carried by kubectl cp\n")
+    expect((await sim.kubectl(["cp", local, "two-nets:/tmp/note", "-c", "shell"])).exitCode).toBe(0)
+    expect((await sim.kubectl(["exec", "two-nets", "-c", "shell", "--", "cat", "/tmp/note"])).stdout).toBe("carried by kubectl cp")
+    expect((await sim.kubectl(["cp", "two-nets:/tmp/note", `${local}.back`, "-c", "shell"])).exitCode).toBe(0)
+    expect(readFileSync(`${local}.back`, "utf8")).toBe("carried by kubectl cp\n")
+    expect((await sim.kubectl(["delete", "pod", "two-nets"])).exitCode).toBe(0)
   })
 
   const history = async (target: string) =>
