@@ -90,7 +90,7 @@ const unknownIn = (
   const resolved = resolve(schema, components)
   if (resolved === undefined || resolved["x-kubernetes-preserve-unknown-fields"]) return
   if (Array.isArray(value)) {
-    value.forEach((item, index) => unknownIn(item, resolved.items, components, `${path}[${index}]`, into, prune))
+    for (const [index, item] of value.entries()) unknownIn(item, resolved.items, components, `${path}[${index}]`, into, prune)
     return
   }
   if (value === null || typeof value !== "object") return
