@@ -8,7 +8,14 @@ export const toConfigDocument = (config: KubelanConfig) => ({
   ip: config.ip,
   namespace: config.namespace,
   services: config.services,
-  vxlan: { interface: config.vxlan.interface, vni: config.vxlan.vni, port: config.vxlan.port, mtu: config.vxlan.mtu },
+  pod_name: config.podName,
+  vxlan: {
+    interface: config.vxlan.interface,
+    vni: config.vxlan.vni,
+    port: config.vxlan.port,
+    mtu: config.vxlan.mtu,
+    mac: config.vxlan.mac
+  },
   hooks: { up: config.hooks.up, change: config.hooks.change, timeout: formatDuration(config.hooks.timeoutMillis) },
   peers: { include: config.peers.include },
   resync_interval: formatDuration(config.resyncIntervalMillis),

@@ -1,6 +1,7 @@
 import { addressFamily, canonicalAddress, specialAddressReason } from "./Address.ts"
 import { formatDuration, parseDuration } from "./Duration.ts"
 import type { DiscoveryBackend, LogLevel, PeerPolicy } from "./KubelanConfig.ts"
+import { macProblem } from "./Mac.ts"
 
 /**
  * Every configuration key, described once: the file path, the env name, the default and the
@@ -191,6 +192,12 @@ export const configKeys = {
     text((value) => (value === "" || dnsLabel.test(value) ? undefined : `${show(value)} is not a namespace name`)),
     "namespace of this pod, for services written without one (set from metadata.namespace)"
   ),
+  podName: key(
+    "pod_name",
+    "",
+    text((value) => (value === "" || /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(value) ? undefined : `${show(value)} is not a pod name`)),
+    "name of this pod, for a stable MAC (set from metadata.name); empty = the host name, which is the pod's name in a pod"
+  ),
   services: key("services", [], list(checkService), "Services whose pods form the LAN: namespace/name, or name in this pod's namespace"),
   vxlanInterface: key("vxlan.interface", "kubelan", text(interfaceNameProblem), "name of the VXLAN interface"),
   vxlanVni: key("vxlan.vni", 6969, integer(1, 16_777_215), "VXLAN network identifier, 1..16777215"),
@@ -200,6 +207,12 @@ export const configKeys = {
     -1,
     integer(68, 65_535, { auto: -1 }),
     "MTU of the interface; unset or -1 = underlay MTU minus 50 (IPv4) or 70 (IPv6)"
+  ),
+  vxlanMac: key(
+    "vxlan.mac",
+    "",
+    text((value) => macProblem(value, show)),
+    "MAC of the interface: empty = the kernel's choice; stable = derived from namespace/pod_name, so a replaced pod keeps it; or a unicast MAC"
   ),
   hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
   hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),

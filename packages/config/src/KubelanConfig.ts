@@ -9,6 +9,8 @@ export interface VxlanConfig {
   readonly port: number
   /** -1 = auto: MTU of the underlay interface minus the VXLAN overhead. */
   readonly mtu: number
+  /** The interface's MAC ("stable" already derived from the pod's identity); "" = the kernel's choice. */
+  readonly mac: string
 }
 
 export interface HooksConfig {
@@ -31,6 +33,8 @@ export interface KubelanConfig {
   /** Underlay address of this pod; "" = auto-detect from the default route. */
   readonly ip: string
   readonly namespace: string
+  /** This pod's name ("" = the host name). */
+  readonly podName: string
   /** Always `ns/name`: names without a namespace are qualified with `namespace`. */
   readonly services: ReadonlyArray<string>
   readonly vxlan: VxlanConfig

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs"
+import { hostname } from "node:os"
 import { resolve } from "node:path"
 import { Effect } from "effect"
 import { ConfigError, type ConfigProblem } from "./ConfigError.ts"
@@ -6,6 +7,7 @@ import { type ConfigKeyName, type ConfigValues, configKeys, keyNames } from "./C
 import { readEnv } from "./EnvSource.ts"
 import { defaultSearchDirs, findConfigFile, type RawValues, readConfigFile } from "./FileSource.ts"
 import type { KubelanConfig } from "./KubelanConfig.ts"
+import { stableMac } from "./Mac.ts"
 import type { Origin } from "./Origin.ts"
 
 export interface LoadOptions {
@@ -15,6 +17,8 @@ export interface LoadOptions {
   /** Flag values by key, with the flag's spelling for messages (`-l/--log-level` → logLevel). */
   readonly flags?: Partial<Record<ConfigKeyName, { readonly raw: string; readonly flag: string }>>
   readonly searchDirs?: ReadonlyArray<string>
+  /** The host name, which is the pod's name in a pod (default: this machine's). */
+  readonly hostname?: string
 }
 
 export interface LoadedConfig {
@@ -88,7 +92,15 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
           origin: origins.discoveryStatic,
           message: `${service} is not one of the configured services`
         })
+  const podName = v.podName === "" ? (options.hostname ?? hostname()) : v.podName
+  if (v.vxlanMac === "stable" && v.namespace === "")
+    problems.push({
+      key: "vxlan.mac",
+      origin: origins.vxlanMac,
+      message: "stable is derived from the pod's namespace and name, and namespace is unset: set namespace (KL_NAMESPACE)"
+    })
   if (problems.length > 0) return new ConfigError({ problems })
+  const mac = v.vxlanMac === "stable" ? stableMac(v.namespace, podName) : v.vxlanMac.toLowerCase()
 
   return {
     file,
@@ -98,8 +110,9 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
       httpAddress: v.httpAddress,
       ip: v.ip,
       namespace: v.namespace,
+      podName,
       services,
-      vxlan: { interface: v.vxlanInterface, vni: v.vxlanVni, port: v.vxlanPort, mtu: v.vxlanMtu },
+      vxlan: { interface: v.vxlanInterface, vni: v.vxlanVni, port: v.vxlanPort, mtu: v.vxlanMtu, mac },
       hooks: { up: v.hooksUp, change: v.hooksChange, timeoutMillis: v.hooksTimeout },
       peers: { include: v.peersInclude },
       resyncIntervalMillis: v.resyncInterval,

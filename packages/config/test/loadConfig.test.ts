@@ -27,7 +27,7 @@ describe("loadConfig", () => {
     expect(config.logLevel).toBe("debug")
     expect(config.ip).toBe("1.2.3.4")
     expect(config.services).toEqual(["kube-system/some-svc", "default/some-default-ns-svc"])
-    expect(config.vxlan).toEqual({ interface: "my-lan", vni: 1337, port: 4789, mtu: 1450 })
+    expect(config.vxlan).toEqual({ interface: "my-lan", vni: 1337, port: 4789, mtu: 1450, mac: "" })
     expect(config.hooks.up).toEqual(["sh", "-c", 'echo "Hello from up hook!" && ip link show dev $IFACE'])
     expect(config.hooks.change[0]).toBe("sh")
   })
@@ -36,7 +36,7 @@ describe("loadConfig", () => {
     const { config } = load({ configPath: join(import.meta.dirname, "../../../deploy/kubelan.sample.yaml") })
     const { config: defaults } = load({ searchDirs: [] })
     expect(toConfigDocument(config)).toEqual(toConfigDocument(defaults))
-    expect(defaults.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1 })
+    expect(defaults.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1, mac: "" })
     expect(defaults.httpAddress).toBe(":8181")
     expect(defaults.discovery.backend).toBe("kubernetes")
   })
@@ -55,6 +55,23 @@ describe("loadConfig", () => {
     expect(loaded.origins.vxlanVni).toEqual({ kind: "env", name: "KL_VXLAN_VNI" })
     expect(loaded.origins.vxlanPort).toEqual({ kind: "file", path })
     expect(loaded.origins.ip).toEqual({ kind: "default" })
+  })
+
+  it("vxlan.mac: stable derives a locally administered unicast MAC from namespace/pod name; a bad one is named", () => {
+    const mac = (env: Record<string, string>, hostname = "kubelan-1") =>
+      load({ searchDirs: [], hostname, env: { KL_NAMESPACE: "lan", ...env } }).config.vxlan.mac
+    const stable = mac({ KL_VXLAN_MAC: "stable" })
+    expect(stable).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/)
+    // Locally administered (bit 1 set), unicast (bit 0 clear).
+    expect(Number.parseInt(stable.slice(0, 2), 16) & 0b11).toBe(0b10)
+    // The same pod, replaced, gets the same MAC; another pod another; pod_name overrides the host name.
+    expect(mac({ KL_VXLAN_MAC: "stable" })).toBe(stable)
+    expect(mac({ KL_VXLAN_MAC: "stable" }, "kubelan-2")).not.toBe(stable)
+    expect(mac({ KL_VXLAN_MAC: "stable", KL_POD_NAME: "kubelan-1" }, "elsewhere")).toBe(stable)
+    expect(mac({})).toBe("")
+    expect(mac({ KL_VXLAN_MAC: "02:AA:bb:00:00:01" })).toBe("02:aa:bb:00:00:01")
+    expect(problems({ searchDirs: [], env: { KL_VXLAN_MAC: "01:00:5e:00:00:01" } }).join()).toMatch(/vxlan\.mac.*multicast/)
+    expect(problems({ searchDirs: [], env: { KL_VXLAN_MAC: "stable" } }).join()).toContain("set namespace (KL_NAMESPACE)")
   })
 
   it("reads env lists split on whitespace and commas", () => {

@@ -56,7 +56,8 @@ export const parseLinks = (text: string): ReadonlyArray<LinkState> =>
       local: data && (optionalString(data, "local") ?? optionalString(data, "local6")),
       learning: data && optionalBoolean(data, "learning"),
       mtu: required(optionalNumber(link, "mtu"), "mtu"),
-      up: flags.includes("UP")
+      up: flags.includes("UP"),
+      mac: optionalString(link, "address")
     }
   })
 

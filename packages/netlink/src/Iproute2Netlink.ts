@@ -56,6 +56,7 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       "add",
       "name",
       spec.name,
+      ...(spec.mac === undefined ? [] : ["address", spec.mac]),
       "mtu",
       String(spec.mtu),
       "up",
@@ -96,7 +97,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       yield* deleteLink(name)
     })
 
-  const setMtuUp = (name: string, mtu: number) => run("ip", ["link", "set", "dev", name, "mtu", String(mtu), "up"]).pipe(Effect.asVoid)
+  const setMtuUp = (name: string, mtu: number, mac: string | undefined) =>
+    run("ip", ["link", "set", "dev", name, ...(mac === undefined ? [] : ["address", mac]), "mtu", String(mtu), "up"]).pipe(Effect.asVoid)
 
   const readFdb = (name: string) => run("bridge", ["fdb", "show", "dev", name]).pipe(Effect.map(floodDestinations))
 

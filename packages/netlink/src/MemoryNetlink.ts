@@ -27,9 +27,14 @@ const podLink = (name: string, ifindex: number, kind: string | undefined, mtu: n
   port: undefined,
   local: undefined,
   learning: undefined,
+  mac: undefined,
   mtu,
   up: true
 })
+
+/** The MAC the in-memory kernel gives a link made without one: locally administered, by ifindex. */
+const memoryMac = (ifindex: number) =>
+  `02:00:00:00:${((ifindex >> 8) & 0xff).toString(16).padStart(2, "0")}:${(ifindex & 0xff).toString(16).padStart(2, "0")}`
 
 export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = {}) {
   const interfaces = options.interfaces ?? [
@@ -74,7 +79,8 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
         local: spec.local,
         learning: true,
         mtu: spec.mtu,
-        up: true
+        up: true,
+        mac: spec.mac ?? memoryMac(current.nextIndex)
       }
       yield* updateLinks((links) => links.set(spec.name, { state, fdb: new Set() }) !== undefined, {
         kind: "link",
@@ -113,13 +119,13 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
       })
     )
 
-  const setMtuUp = (name: string, mtu: number) =>
+  const setMtuUp = (name: string, mtu: number, mac: string | undefined) =>
     withLink(name, `ip link set dev ${name}`).pipe(
       Effect.flatMap((link) =>
         updateLinks(
           (links) => {
-            if (link.state.mtu === mtu && link.state.up) return false
-            links.set(name, { ...link, state: { ...link.state, mtu, up: true } })
+            if (link.state.mtu === mtu && link.state.up && (mac === undefined || link.state.mac === mac)) return false
+            links.set(name, { ...link, state: { ...link.state, mtu, up: true, mac: mac ?? link.state.mac } })
             return true
           },
           { kind: "link", detail: `${name} up` }

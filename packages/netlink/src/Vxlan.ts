@@ -6,6 +6,8 @@ export interface VxlanSpec {
   /** Underlay source address; the family decides IPv4 or IPv6 encapsulation. */
   readonly local: string
   readonly mtu: number
+  /** The interface's MAC; undefined = whatever the kernel gave it. */
+  readonly mac?: string | undefined
 }
 
 /** What the kernel has under that name. */
@@ -19,6 +21,7 @@ export interface LinkState {
   readonly learning: boolean | undefined
   readonly mtu: number
   readonly up: boolean
+  readonly mac: string | undefined
 }
 
 export type EnsureAction = "created" | "adopted" | "recreated"
@@ -32,7 +35,7 @@ export interface EnsureResult {
 
 /**
  * The attributes that make an existing interface unusable for `spec`, as readable strings.
- * MTU and up/down are not here: they are fixed in place without recreating.
+ * MTU, MAC and up/down are not here: they are fixed in place without recreating.
  */
 export const vxlanIncompatibilities = (spec: VxlanSpec, link: LinkState): ReadonlyArray<string> => {
   const reasons: Array<string> = []

@@ -8,7 +8,8 @@ export interface LinkOps {
   /** Creates the link with the spec's MTU, up; answers its ifindex. */
   readonly createVxlan: (spec: VxlanSpec) => Effect.Effect<number, NetlinkError>
   readonly deleteLink: (name: string) => Effect.Effect<void, NetlinkError>
-  readonly setMtuUp: (name: string, mtu: number) => Effect.Effect<void, NetlinkError>
+  /** Sets the MTU (and the MAC, when given) and brings the link up. */
+  readonly setMtuUp: (name: string, mtu: number, mac: string | undefined) => Effect.Effect<void, NetlinkError>
 }
 
 /**
@@ -27,6 +28,7 @@ export const ensureVxlanWith = (ops: LinkOps) =>
       yield* ops.deleteLink(spec.name)
       return { ifindex: yield* ops.createVxlan(spec), action: "recreated", reasons } satisfies EnsureResult
     }
-    if (link.mtu !== spec.mtu || !link.up) yield* ops.setMtuUp(spec.name, spec.mtu)
+    const mac = spec.mac !== undefined && link.mac !== spec.mac ? spec.mac : undefined
+    if (link.mtu !== spec.mtu || !link.up || mac !== undefined) yield* ops.setMtuUp(spec.name, spec.mtu, mac)
     return { ifindex: link.ifindex, action: "adopted", reasons } satisfies EnsureResult
   })

@@ -33,6 +33,25 @@ for (const [name, layer, local] of layers) {
     const spec = (): VxlanSpec => ({ name: "kl0", vni: 4242, port: 4789, local: local(), mtu: 1450 })
     const run = <A, E>(effect: Effect.Effect<A, E, Netlink>) => effect.pipe(Effect.provide(layer()))
 
+    it.live("makes the interface with the MAC asked for, and puts it back in place (same link, same FDB) when it differs", () =>
+      run(
+        Effect.gen(function* () {
+          const netlink = yield* Netlink
+          const created = yield* netlink.ensureVxlan({ ...spec(), mac: "02:4b:4c:00:00:01" })
+          expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mac).toBe("02:4b:4c:00:00:01")
+          yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: [] })
+          const fixed = yield* netlink.ensureVxlan({ ...spec(), mac: "02:4b:4c:00:00:02" })
+          expect(fixed).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [] })
+          expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mac).toBe("02:4b:4c:00:00:02")
+          expect([...(yield* netlink.readFdb("kl0"))]).toEqual(["10.99.0.11"])
+          // No MAC asked for: whatever the link has is kept.
+          expect((yield* netlink.ensureVxlan(spec())).action).toBe("adopted")
+          expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mac).toBe("02:4b:4c:00:00:02")
+          yield* netlink.deleteVxlan("kl0")
+        })
+      )
+    )
+
     it.live("creates, adopts with its FDB, recreates on a VNI change, deletes", () =>
       run(
         Effect.gen(function* () {

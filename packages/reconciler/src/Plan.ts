@@ -131,11 +131,12 @@ export const specFor = (config: KubelanConfig, underlay: Underlay): VxlanSpec =>
   vni: config.vxlan.vni,
   port: config.vxlan.port,
   local: underlay.address,
-  mtu: config.vxlan.mtu === -1 ? vxlanMtu(underlay) : config.vxlan.mtu
+  mtu: config.vxlan.mtu === -1 ? vxlanMtu(underlay) : config.vxlan.mtu,
+  mac: config.vxlan.mac === "" ? undefined : config.vxlan.mac
 })
 
 const sameSpec = (a: VxlanSpec, b: VxlanSpec) =>
-  a.name === b.name && a.vni === b.vni && a.port === b.port && a.local === b.local && a.mtu === b.mtu
+  a.name === b.name && a.vni === b.vni && a.port === b.port && a.local === b.local && a.mtu === b.mtu && a.mac === b.mac
 
 /**
  * Whether the underlay must be detected again: at start, when `ip` changed, and whenever the
