@@ -14,7 +14,9 @@ export const toConfigDocument = (config: KubelanConfig) => ({
     vni: config.vxlan.vni,
     port: config.vxlan.port,
     mtu: config.vxlan.mtu,
-    mac: config.vxlan.mac
+    mac: config.vxlan.mac,
+    address: config.vxlan.addresses,
+    announce: config.vxlan.announce
   },
   hooks: { up: config.hooks.up, change: config.hooks.change, timeout: formatDuration(config.hooks.timeoutMillis) },
   peers: { include: config.peers.include },

@@ -1,4 +1,5 @@
 import { addressFamily, canonicalAddress, specialAddressReason } from "./Address.ts"
+import { addressTemplateProblem } from "./AddressTemplate.ts"
 import { formatDuration, parseDuration } from "./Duration.ts"
 import type { DiscoveryBackend, LogLevel, PeerPolicy } from "./KubelanConfig.ts"
 import { macProblem } from "./Mac.ts"
@@ -68,6 +69,15 @@ const oneOf =
     const found = values.find((candidate) => candidate === value)
     return found === undefined ? fail(`${show(raw)} is not one of ${values.join(", ")}`) : ok(found)
   }
+
+/** true or false; in env and flags also yes/no, on/off, 1/0. */
+const boolean = (raw: unknown): Decoded<boolean> => {
+  if (typeof raw === "boolean") return ok(raw)
+  const value = typeof raw === "string" || typeof raw === "number" ? String(raw).trim().toLowerCase() : undefined
+  if (value === "true" || value === "yes" || value === "on" || value === "1") return ok(true)
+  if (value === "false" || value === "no" || value === "off" || value === "0") return ok(false)
+  return fail(`${show(raw)} is not true or false`)
+}
 
 /** Lists: a YAML sequence, or whitespace/comma-separated text (as the original read env). */
 const list =
@@ -213,6 +223,18 @@ export const configKeys = {
     "",
     text((value) => macProblem(value, show)),
     "MAC of the interface: empty = the kernel's choice; stable = derived from namespace/pod_name, so a replaced pod keeps it; or a unicast MAC"
+  ),
+  vxlanAddress: key(
+    "vxlan.address",
+    [],
+    list(addressTemplateProblem),
+    "addresses the interface gets and keeps, as CIDRs; {ordinal}, {ordinal+N}, {ordinal-N} from a StatefulSet pod's name (hexadecimal inside IPv6)"
+  ),
+  vxlanAnnounce: key(
+    "vxlan.announce",
+    true,
+    boolean,
+    "tell peers where the interface is when it is made, adopted or given addresses (a broadcast datagram; gratuitous ARP where arping and CAP_NET_RAW are there)"
   ),
   hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
   hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),

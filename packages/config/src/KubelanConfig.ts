@@ -11,6 +11,10 @@ export interface VxlanConfig {
   readonly mtu: number
   /** The interface's MAC ("stable" already derived from the pod's identity); "" = the kernel's choice. */
   readonly mac: string
+  /** Addresses (CIDR, templates already rendered for this pod) the agent assigns and keeps. */
+  readonly addresses: ReadonlyArray<string>
+  /** Announce the interface to the peers when it is made, adopted or given addresses. */
+  readonly announce: boolean
 }
 
 export interface HooksConfig {

@@ -1,4 +1,5 @@
 export * from "./Address.ts"
+export * from "./AddressTemplate.ts"
 export * from "./ConfigDocument.ts"
 export * from "./ConfigError.ts"
 export * from "./ConfigKeys.ts"

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs"
 import { hostname } from "node:os"
 import { resolve } from "node:path"
 import { Effect } from "effect"
+import { podOrdinal, renderAddress } from "./AddressTemplate.ts"
 import { ConfigError, type ConfigProblem } from "./ConfigError.ts"
 import { type ConfigKeyName, type ConfigValues, configKeys, keyNames } from "./ConfigKeys.ts"
 import { readEnv } from "./EnvSource.ts"
@@ -99,6 +100,12 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
       origin: origins.vxlanMac,
       message: "stable is derived from the pod's namespace and name, and namespace is unset: set namespace (KL_NAMESPACE)"
     })
+  const addresses: Array<string> = []
+  for (const template of v.vxlanAddress) {
+    const rendered = renderAddress(template, podOrdinal(podName))
+    if (!rendered.ok) problems.push({ key: "vxlan.address", origin: origins.vxlanAddress, message: `pod ${podName}: ${rendered.message}` })
+    else if (!addresses.includes(rendered.cidr)) addresses.push(rendered.cidr)
+  }
   if (problems.length > 0) return new ConfigError({ problems })
   const mac = v.vxlanMac === "stable" ? stableMac(v.namespace, podName) : v.vxlanMac.toLowerCase()
 
@@ -112,7 +119,15 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
       namespace: v.namespace,
       podName,
       services,
-      vxlan: { interface: v.vxlanInterface, vni: v.vxlanVni, port: v.vxlanPort, mtu: v.vxlanMtu, mac },
+      vxlan: {
+        interface: v.vxlanInterface,
+        vni: v.vxlanVni,
+        port: v.vxlanPort,
+        mtu: v.vxlanMtu,
+        mac,
+        addresses,
+        announce: v.vxlanAnnounce
+      },
       hooks: { up: v.hooksUp, change: v.hooksChange, timeoutMillis: v.hooksTimeout },
       peers: { include: v.peersInclude },
       resyncIntervalMillis: v.resyncInterval,

@@ -27,7 +27,7 @@ describe("loadConfig", () => {
     expect(config.logLevel).toBe("debug")
     expect(config.ip).toBe("1.2.3.4")
     expect(config.services).toEqual(["kube-system/some-svc", "default/some-default-ns-svc"])
-    expect(config.vxlan).toEqual({ interface: "my-lan", vni: 1337, port: 4789, mtu: 1450, mac: "" })
+    expect(config.vxlan).toEqual({ interface: "my-lan", vni: 1337, port: 4789, mtu: 1450, mac: "", addresses: [], announce: true })
     expect(config.hooks.up).toEqual(["sh", "-c", 'echo "Hello from up hook!" && ip link show dev $IFACE'])
     expect(config.hooks.change[0]).toBe("sh")
   })
@@ -36,7 +36,7 @@ describe("loadConfig", () => {
     const { config } = load({ configPath: join(import.meta.dirname, "../../../deploy/kubelan.sample.yaml") })
     const { config: defaults } = load({ searchDirs: [] })
     expect(toConfigDocument(config)).toEqual(toConfigDocument(defaults))
-    expect(defaults.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1, mac: "" })
+    expect(defaults.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1, mac: "", addresses: [], announce: true })
     expect(defaults.httpAddress).toBe(":8181")
     expect(defaults.discovery.backend).toBe("kubernetes")
   })
@@ -72,6 +72,30 @@ describe("loadConfig", () => {
     expect(mac({ KL_VXLAN_MAC: "02:AA:bb:00:00:01" })).toBe("02:aa:bb:00:00:01")
     expect(problems({ searchDirs: [], env: { KL_VXLAN_MAC: "01:00:5e:00:00:01" } }).join()).toMatch(/vxlan\.mac.*multicast/)
     expect(problems({ searchDirs: [], env: { KL_VXLAN_MAC: "stable" } }).join()).toContain("set namespace (KL_NAMESPACE)")
+  })
+
+  it("vxlan.address renders each template for the pod's ordinal; what cannot be an address is named with the pod", () => {
+    const file = writeConfig("vxlan:\n  address:\n    - 192.168.69.{ordinal+1}/24\n    - fd69::{ ordinal + 1 }/64\n    - 10.9.0.7/16\n")
+    const addresses = (hostname: string) => load({ configPath: file, hostname }).config.vxlan.addresses
+    expect(addresses("kubelan-0")).toEqual(["192.168.69.1/24", "fd69::1/64", "10.9.0.7/16"])
+    // Hexadecimal inside IPv6, as its groups are written.
+    expect(addresses("kubelan-10")).toEqual(["192.168.69.11/24", "fd69::b/64", "10.9.0.7/16"])
+    expect(load({ configPath: file, hostname: "x", env: { KL_POD_NAME: "web-4" } }).config.vxlan.addresses[0]).toBe("192.168.69.5/24")
+    const envProblems = (value: string) => problems({ searchDirs: [], hostname: "lan-0", env: { KL_VXLAN_ADDRESS: value } }).join("\n")
+    const problemsFor = (hostname: string, env: Record<string, string> = {}) => problems({ configPath: file, hostname, env }).join("\n")
+    expect(problemsFor("kubelan-254")).toMatch(/vxlan\.address.*pod kubelan-254: 192\.168\.69\.255\/24 is the broadcast address/)
+    expect(envProblems("10.0.1.{ordinal}/24")).toMatch(/10\.0\.1\.0\/24 is the network address/)
+    expect(problemsFor("kubelan-300")).toMatch(/vxlan\.address.*pod kubelan-300: .*gives 192\.168\.69\.301\/24.*not an IP address/)
+    expect(problemsFor("frontend")).toMatch(/vxlan\.address.*pod frontend: .*uses \{ordinal\}.*does not end in -N/)
+    expect(envProblems("10.0.0.{index}/24")).toMatch(/KL_VXLAN_ADDRESS.*\{index\}.*is not \{ordinal\}/)
+    expect(envProblems("10.0.0.{ordinal}")).toMatch(/no prefix length/)
+    expect(envProblems("10.0.0.{ordinal-1}/24")).toMatch(/gives 10\.0\.0\.-1\/24/)
+    expect(envProblems("10.0.0.{ordinal}/40")).toMatch(/too long for IPv4/)
+    expect(envProblems("127.0.0.{ordinal+2}/8")).toMatch(/loopback/)
+    expect(
+      load({ searchDirs: [], hostname: "lan-2", env: { KL_VXLAN_ADDRESS: "10.0.0.{ordinal}/24, fd00::{ordinal}/64" } }).config.vxlan
+        .addresses
+    ).toEqual(["10.0.0.2/24", "fd00::2/64"])
   })
 
   it("reads env lists split on whitespace and commas", () => {

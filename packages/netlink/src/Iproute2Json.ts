@@ -57,7 +57,14 @@ export const parseLinks = (text: string): ReadonlyArray<LinkState> =>
       learning: data && optionalBoolean(data, "learning"),
       mtu: required(optionalNumber(link, "mtu"), "mtu"),
       up: flags.includes("UP"),
-      mac: optionalString(link, "address")
+      mac: optionalString(link, "address"),
+      addresses: (link.addr_info === undefined ? [] : arrayAt(link.addr_info, "addr_info")).flatMap((raw, index) => {
+        const info = objectAt(raw, `addr_info[${index}]`)
+        const local = optionalString(info, "local")
+        const prefixLength = optionalNumber(info, "prefixlen")
+        if (local === undefined || prefixLength === undefined || optionalString(info, "scope") === "link") return []
+        return [`${local}/${prefixLength}`]
+      })
     }
   })
 

@@ -1,15 +1,16 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
+import { type Announcement, type AnnouncementPlan, datagramProblem, discardPort, sendDatagrams } from "./Announce.ts"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { floodDestinations } from "./FdbShow.ts"
 import { makeFdbWriter } from "./FdbWriter.ts"
 import { parseAddresses, parseDefaultRoute, parseLinks, zeroMac } from "./Iproute2Json.ts"
-import { monitorChanges } from "./MonitorLines.ts"
+import { addressChanges, monitorChanges } from "./MonitorLines.ts"
 import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
-import { dyingWithParent, spawnTool } from "./Processes.ts"
+import { dyingWithParent, onPath, spawnTool } from "./Processes.ts"
 import { type Underlay, underlayForAddress, underlayFromDefaultRoute } from "./Underlay.ts"
 import type { VxlanSpec } from "./Vxlan.ts"
 
@@ -39,7 +40,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     })
 
   const readLink: LinkOps["readLink"] = (name) =>
-    run("ip", ["-json", "-details", "link", "show", "dev", name]).pipe(
+    // `address show` has the link's details and its addresses, in one process.
+    run("ip", ["-json", "-details", "address", "show", "dev", name]).pipe(
       Effect.flatMap((text) => decode("ip link show", () => Option.fromUndefinedOr(parseLinks(text)[0]))),
       Effect.catchTag("NetlinkCommandError", (error) =>
         missingDevice.test(error.stderr) ? Effect.succeed(Option.none()) : Effect.fail(error)
@@ -164,22 +166,111 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     })
 
   /**
-   * One `bridge monitor link fdb` for both kinds of change (one child process, not two: it counts
-   * toward the pod's memory), filtered to lines about the interface. The monitor dies with the
-   * agent, and its own end (exit, or failure to start) fails the stream.
+   * One `ip -force -batch`: `replace` makes an address that is there already no error; a delete
+   * that finds the address gone already is the outcome wanted.
    */
-  const changes = (name: string) =>
+  const changeAddresses = (name: string, change: { readonly add: ReadonlyArray<string>; readonly remove: ReadonlyArray<string> }) => {
+    const lines = [
+      ...change.remove.map((cidr) => `address del ${cidr} dev ${name}`),
+      ...change.add.map((cidr) => `address replace ${cidr} dev ${name}`)
+    ]
+    if (lines.length === 0) return Effect.void
+    return spawnTool("ip", [...namespaceArgs, "-force", "-batch", "-"], `${lines.join("\n")}\n`).pipe(
+      Effect.flatMap((result) => {
+        const failures = result.stderr
+          .split("\n")
+          .filter((line) => line.trim() !== "" && !/Cannot assign requested address|Address not found|Command failed -:\d+/.test(line))
+        return result.failed && failures.length > 0
+          ? Effect.fail(
+              new NetlinkCommandError({
+                command: `ip -force -batch - (${lines.join("; ")})`,
+                exitCode: result.exitCode,
+                stderr: failures.join("\n")
+              })
+            )
+          : Effect.void
+      })
+    )
+  }
+
+  /** In a named namespace (tests), the datagrams are sent by a node inside it. */
+  const datagrams = (plan: AnnouncementPlan) =>
+    options.netns === undefined
+      ? Effect.promise(() => sendDatagrams(plan.datagrams, plan.payload, discardPort))
+      : spawnTool("ip", [
+          "netns",
+          "exec",
+          options.netns,
+          process.execPath,
+          "-e",
+          `(${sendDatagrams.toString()})(${JSON.stringify(plan.datagrams)}, ${JSON.stringify(plan.payload)}, ${discardPort}).then((sent) => process.stdout.write(JSON.stringify(sent)))`
+        ]).pipe(
+          Effect.map((result): ReadonlyArray<string> => {
+            if (result.failed) return plan.datagrams.map(() => `could not run node in ${options.netns}: ${result.stderr.trim()}`)
+            return JSON.parse(result.stdout) as ReadonlyArray<string>
+          })
+        )
+
+  /** Set once arping is missing or may not open its socket (no CAP_NET_RAW): not tried again. */
+  let arpUnavailable: string | undefined
+  const gratuitousArp = (name: string, address: string) =>
+    spawnTool(options.netns === undefined ? "arping" : "ip", [
+      ...(options.netns === undefined ? [] : ["netns", "exec", options.netns, "arping"]),
+      "-U",
+      "-c",
+      "1",
+      "-I",
+      name,
+      address
+    ]).pipe(
+      Effect.map((result) => {
+        if (!result.failed) return undefined
+        const why = result.stderr.trim().split("\n").at(-1) ?? `exit ${result.exitCode}`
+        if (/not permitted|permission denied|could not start/i.test(why)) arpUnavailable = `arping: ${why}`
+        return `gratuitous ARP for ${address}: ${why}`
+      })
+    )
+
+  const announce = (name: string, plan: AnnouncementPlan) =>
+    Effect.gen(function* () {
+      const problems: Array<string> = []
+      const outcomes = yield* datagrams(plan)
+      for (const [index, target] of plan.datagrams.entries()) {
+        const problem = datagramProblem(target, outcomes[index] ?? "not tried")
+        if (problem !== undefined) problems.push(problem)
+      }
+      const sent = outcomes.filter((outcome) => outcome === "sent").length
+      let gratuitousArps = 0
+      if (arpUnavailable === undefined && plan.arp.length > 0 && !onPath("arping")) arpUnavailable = "arping (iputils) is not installed"
+      for (const address of plan.arp) {
+        if (arpUnavailable !== undefined) break
+        const problem = yield* gratuitousArp(name, address)
+        if (problem === undefined) gratuitousArps += 1
+        else problems.push(problem)
+      }
+      if (arpUnavailable !== undefined && plan.arp.length > 0 && gratuitousArps === 0) problems.push(`no gratuitous ARP: ${arpUnavailable}`)
+      return { datagrams: sent, gratuitousArps, problems } satisfies Announcement
+    })
+
+  /**
+   * A monitor child: its lines, read by `parse`, go to the stream. It dies with the agent, and
+   * its own end (exit, or failure to start) fails the stream.
+   */
+  const monitor = (
+    tool: "ip" | "bridge",
+    args: ReadonlyArray<string>,
+    parse: (lines: ReadonlyArray<string>) => ReadonlyArray<KernelChange>
+  ) =>
     Stream.callback<KernelChange, NetlinkCommandError>((queue) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const args = [...namespaceArgs, "monitor", "link", "fdb"]
-          const command = `bridge ${args.join(" ")}`
+          const command = `${tool} ${args.join(" ")}`
           const stopped = (how: string) =>
             Queue.failCauseUnsafe(
               queue,
               Cause.fail(new NetlinkCommandError({ command, exitCode: undefined, stderr: `the monitor stopped (${how})` }))
             )
-          const [file = "bridge", ...argv] = dyingWithParent(["bridge", ...args])
+          const [file = tool, ...argv] = dyingWithParent([tool, ...args])
           let child: ChildProcess | undefined
           try {
             child = spawn(file, argv, { cwd: "/", stdio: ["ignore", "pipe", "pipe"] })
@@ -203,7 +294,7 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
             pending += chunk
             const lines = pending.split("\n")
             pending = lines.pop() ?? ""
-            for (const change of monitorChanges(lines, name)) Queue.offerUnsafe(queue, change)
+            for (const change of parse(lines)) Queue.offerUnsafe(queue, change)
           })
           child.stdout?.on("error", () => {})
           child.once("error", (error) => stopped(`could not start: ${error.message}`))
@@ -213,6 +304,21 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
         (child) => Effect.sync(() => child?.kill("SIGKILL"))
       )
     )
+
+  /**
+   * One `bridge monitor link fdb` for both kinds of change (one child process, not two: it counts
+   * toward the pod's memory), filtered to lines about the interface; `ip monitor address` beside
+   * it only when the agent keeps addresses.
+   */
+  const changes = (name: string, watch?: { readonly addresses: boolean }) => {
+    const linkAndFdb = monitor("bridge", [...namespaceArgs, "monitor", "link", "fdb"], (lines) => monitorChanges(lines, name))
+    return watch?.addresses === true
+      ? Stream.merge(
+          linkAndFdb,
+          monitor("ip", [...namespaceArgs, "-oneline", "monitor", "address"], (lines) => addressChanges(lines, name))
+        )
+      : linkAndFdb
+  }
 
   /**
    * An abstract Unix socket is this network namespace's own name space: binding it is an
@@ -230,7 +336,18 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     })
 
   const ops: LinkOps = { readLink, createVxlan, deleteLink, setMtuUp }
-  return Netlink.of({ ensureVxlan: ensureVxlanWith(ops), deleteVxlan, readLink, readFdb, applyFdb, detectUnderlay, changes, lockInterface })
+  return Netlink.of({
+    ensureVxlan: ensureVxlanWith(ops),
+    deleteVxlan,
+    readLink,
+    readFdb,
+    applyFdb,
+    detectUnderlay,
+    changeAddresses,
+    announce,
+    changes,
+    lockInterface
+  })
 }
 
 /** The live layer: iproute2 commands, optionally inside a named network namespace. */

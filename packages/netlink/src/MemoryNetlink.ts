@@ -1,4 +1,5 @@
 import { Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
+import type { Announcement, AnnouncementPlan } from "./Announce.ts"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { type FdbDiff, type KernelChange, Netlink } from "./Netlink.ts"
@@ -28,6 +29,7 @@ const podLink = (name: string, ifindex: number, kind: string | undefined, mtu: n
   local: undefined,
   learning: undefined,
   mac: undefined,
+  addresses: [],
   mtu,
   up: true
 })
@@ -80,7 +82,8 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
         learning: true,
         mtu: spec.mtu,
         up: true,
-        mac: spec.mac ?? memoryMac(current.nextIndex)
+        mac: spec.mac ?? memoryMac(current.nextIndex),
+        addresses: []
       }
       yield* updateLinks((links) => links.set(spec.name, { state, fdb: new Set() }) !== undefined, {
         kind: "link",
@@ -165,6 +168,34 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
       : Effect.succeed(underlay)
   }
 
+  const setAddresses = (name: string, change: (addresses: ReadonlyArray<string>) => ReadonlyArray<string>) =>
+    withLink(name, `ip address replace dev ${name}`).pipe(
+      Effect.flatMap((link) =>
+        updateLinks(
+          (links) => {
+            const addresses = change(link.state.addresses)
+            if (addresses.length === link.state.addresses.length && addresses.every((cidr) => link.state.addresses.includes(cidr)))
+              return false
+            links.set(name, { ...link, state: { ...link.state, addresses } })
+            return true
+          },
+          { kind: "address", detail: `${name} addresses` }
+        )
+      )
+    )
+
+  const changeAddresses = (name: string, change: { readonly add: ReadonlyArray<string>; readonly remove: ReadonlyArray<string> }) =>
+    setAddresses(name, (addresses) => [
+      ...addresses.filter((cidr) => !change.remove.includes(cidr)),
+      ...change.add.filter((cidr) => !addresses.includes(cidr))
+    ])
+
+  const announcements = yield* Ref.make<ReadonlyArray<{ readonly name: string; readonly plan: AnnouncementPlan }>>([])
+  const announce = (name: string, plan: AnnouncementPlan) =>
+    Ref.update(announcements, (sent) => [...sent, { name, plan }]).pipe(
+      Effect.as({ datagrams: plan.datagrams.length, gratuitousArps: plan.arp.length, problems: [] } satisfies Announcement)
+    )
+
   const changes = (name: string) => Stream.fromPubSub(events).pipe(Stream.filter((change) => change.detail.includes(name)))
 
   const lockInterface = (name: string) =>
@@ -182,6 +213,8 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     readFdb,
     applyFdb,
     detectUnderlay,
+    changeAddresses,
+    announce,
     changes,
     lockInterface
   })
@@ -196,7 +229,9 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     })
   /** Someone else's change, with its kernel event, as `bridge fdb del` by hand would make. */
   const removeFdb = (name: string, dst: string) => applyFdb(name, { add: [], remove: [dst] })
-  return { netlink, kernel: Ref.get(kernel), removeFdbSilently, removeFdb }
+  /** Someone else deleting an address, with its kernel event. */
+  const removeAddress = (name: string, cidr: string) => setAddresses(name, (addresses) => addresses.filter((have) => have !== cidr))
+  return { netlink, kernel: Ref.get(kernel), removeFdbSilently, removeFdb, removeAddress, announcements: Ref.get(announcements) }
 })
 
 /** The in-memory layer for unit tests. */

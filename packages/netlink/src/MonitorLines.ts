@@ -54,3 +54,18 @@ export const monitorChanges = (lines: ReadonlyArray<string>, name: string): Read
   if (firstFlood !== undefined) changes.push({ kind: "fdb", detail: firstFlood, entries })
   return changes
 }
+
+/**
+ * What lines of `ip -oneline monitor address` say about the interface: one change when any of
+ * its addresses came or went (`Deleted 4: kl0    inet 192.168.69.1/24 ...`). Link-local ones are
+ * the kernel's own and wake nothing.
+ */
+export const addressChanges = (lines: ReadonlyArray<string>, name: string): ReadonlyArray<KernelChange> => {
+  const shown = /^(?:Deleted )?\d+: (\S+)\s+inet6? (\S+) scope (\S+)/
+  for (const line of lines) {
+    const match = shown.exec(line)
+    if (match !== null && match[1] === name && match[3] !== "link")
+      return [{ kind: "address", detail: line.split("\\")[0]?.trim() ?? line }]
+  }
+  return []
+}

@@ -1,4 +1,5 @@
 import { Context, type Effect, type Option, type Stream } from "effect"
+import type { Announcement, AnnouncementPlan } from "./Announce.ts"
 import type { InterfaceLocked, NetlinkError } from "./NetlinkError.ts"
 import type { Underlay } from "./Underlay.ts"
 import type { EnsureResult, LinkState, VxlanSpec } from "./Vxlan.ts"
@@ -26,7 +27,7 @@ export interface LinkEvent {
 
 /** A change the kernel reported on the interface: a cue to look again. */
 export interface KernelChange {
-  readonly kind: "link" | "fdb"
+  readonly kind: "link" | "fdb" | "address"
   readonly detail: string
   /** For link changes, the link the event showed, so the agent can tell the echo of its own change. */
   readonly link?: LinkEvent
@@ -58,8 +59,15 @@ export class Netlink extends Context.Service<
     readonly applyFdb: (name: string, diff: FdbDiff) => Effect.Effect<void, NetlinkError>
     /** The underlay for `ip`, or for the default route's source address when `ip` is "". */
     readonly detectUnderlay: (ip: string) => Effect.Effect<Underlay, NetlinkError>
-    /** Link and FDB changes on the named interface, as they happen. */
-    readonly changes: (name: string) => Stream.Stream<KernelChange, NetlinkError>
+    /** Gives the interface addresses (CIDR) and takes others away; one there already, or gone already, is no error. */
+    readonly changeAddresses: (
+      name: string,
+      change: { readonly add: ReadonlyArray<string>; readonly remove: ReadonlyArray<string> }
+    ) => Effect.Effect<void, NetlinkError>
+    /** Sends what the plan asks for; what could not be sent is in the answer, never an error. */
+    readonly announce: (name: string, plan: AnnouncementPlan) => Effect.Effect<Announcement>
+    /** Link and FDB changes on the named interface, as they happen, and its address changes when asked. */
+    readonly changes: (name: string, watch?: { readonly addresses: boolean }) => Stream.Stream<KernelChange, NetlinkError>
     /**
      * Takes the interface for this agent until `release` (or the process ends, even by SIGKILL):
      * a second agent in the same network namespace gets InterfaceLocked.

@@ -54,7 +54,8 @@ export const spawnTool = (tool: string, args: ReadonlyArray<string>, input?: str
     }
   })
 
-const onPath = (file: string) =>
+/** Whether an executable of that name is on PATH. */
+export const onPath = (file: string) =>
   (process.env.PATH ?? "").split(delimiter).some((dir) => {
     try {
       accessSync(join(dir, file), constants.X_OK)

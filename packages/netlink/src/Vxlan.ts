@@ -22,6 +22,8 @@ export interface LinkState {
   readonly mtu: number
   readonly up: boolean
   readonly mac: string | undefined
+  /** Its addresses as CIDRs (link-local ones left out: the kernel makes those). */
+  readonly addresses: ReadonlyArray<string>
 }
 
 export type EnsureAction = "created" | "adopted" | "recreated"
@@ -31,6 +33,8 @@ export interface EnsureResult {
   readonly action: EnsureAction
   /** Why an existing interface was recreated (`vni: 1 vs 2`). */
   readonly reasons: ReadonlyArray<string>
+  /** The addresses the interface has now (none when it was just made). */
+  readonly addresses: ReadonlyArray<string>
 }
 
 /**

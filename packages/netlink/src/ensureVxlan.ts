@@ -19,16 +19,17 @@ export interface LinkOps {
 export const ensureVxlanWith = (ops: LinkOps) =>
   Effect.fnUntraced(function* (spec: VxlanSpec) {
     const existing = yield* ops.readLink(spec.name)
-    if (Option.isNone(existing)) return { ifindex: yield* ops.createVxlan(spec), action: "created", reasons: [] } satisfies EnsureResult
+    if (Option.isNone(existing))
+      return { ifindex: yield* ops.createVxlan(spec), action: "created", reasons: [], addresses: [] } satisfies EnsureResult
     const link = existing.value
     // Only a VXLAN link may be adopted or recreated: a veth, a bridge or lo of that name is the pod's own.
     if (link.kind !== "vxlan") return yield* new ForeignLinkError({ name: spec.name, kind: link.kind })
     const reasons = vxlanIncompatibilities(spec, link)
     if (reasons.length > 0) {
       yield* ops.deleteLink(spec.name)
-      return { ifindex: yield* ops.createVxlan(spec), action: "recreated", reasons } satisfies EnsureResult
+      return { ifindex: yield* ops.createVxlan(spec), action: "recreated", reasons, addresses: [] } satisfies EnsureResult
     }
     const mac = spec.mac !== undefined && link.mac !== spec.mac ? spec.mac : undefined
     if (link.mtu !== spec.mtu || !link.up || mac !== undefined) yield* ops.setMtuUp(spec.name, spec.mtu, mac)
-    return { ifindex: link.ifindex, action: "adopted", reasons } satisfies EnsureResult
+    return { ifindex: link.ifindex, action: "adopted", reasons, addresses: link.addresses } satisfies EnsureResult
   })

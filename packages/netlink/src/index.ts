@@ -1,3 +1,4 @@
+export * from "./Announce.ts"
 export * from "./ensureVxlan.ts"
 export * from "./FdbSafety.ts"
 export * as Iproute2Netlink from "./Iproute2Netlink.ts"

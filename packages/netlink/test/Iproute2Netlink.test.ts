@@ -128,4 +128,55 @@ describe("iproute2 netlink", () => {
       })
     )
   )
+
+  it.live("an announcement moves the entry a peer learned for the interface's MAC to this pod at once", () =>
+    Effect.gen(function* () {
+      const [a, b] = net.pods
+      if (a === undefined || b === undefined) throw new Error("two pods expected")
+      const mac = "02:4b:4c:00:00:0a"
+      const inB = Iproute2Netlink.layer({ netns: b.netns })
+      // B floods to A and has learned A's MAC at a VTEP that is gone, as after A was replaced.
+      yield* Effect.gen(function* () {
+        const netlink = yield* Netlink
+        yield* netlink.ensureVxlan({ ...spec(), local: b.ip })
+        yield* netlink.applyFdb("kl0", { add: [a.ip], remove: [] })
+      }).pipe(Effect.provide(inB))
+      yield* Effect.promise(() => run("bridge", ["-n", b.netns, "fdb", "add", mac, "dev", "kl0", "dst", "10.99.0.250", "dynamic"]))
+      const learned = () =>
+        run("bridge", ["-n", b.netns, "fdb", "show", "dev", "kl0"]).then((result) =>
+          result.stdout.split("\n").find((line) => line.startsWith(`${mac} `))
+        )
+      expect(yield* Effect.promise(learned)).toContain("dst 10.99.0.250")
+      const sent = yield* Effect.gen(function* () {
+        const netlink = yield* Netlink
+        yield* netlink.ensureVxlan({ ...spec(), mac })
+        yield* netlink.applyFdb("kl0", { add: [b.ip], remove: [] })
+        yield* netlink.changeAddresses("kl0", { add: ["192.168.69.1/24"], remove: [] })
+        return yield* netlink.announce("kl0", {
+          datagrams: [
+            { family: 4, source: "192.168.69.1", destination: "192.168.69.255" },
+            { family: 6, source: undefined, destination: "ff02::1%kl0" }
+          ],
+          arp: ["192.168.69.1"],
+          payload: "kubelan: test\n"
+        })
+      }).pipe(Effect.provide(Iproute2Netlink.layer({ netns: a.netns })))
+      // The IPv4 broadcast goes; the IPv6 one waits for the new link's link-local address (DAD).
+      expect(sent.datagrams).toBeGreaterThanOrEqual(1)
+      // Run as root here, with iputils' arping: the gratuitous ARP goes too.
+      expect(sent.gratuitousArps).toBe(1)
+      expect(sent.problems).toEqual([])
+      yield* Effect.promise(async () => {
+        const deadline = Date.now() + 5000
+        while (!(await learned())?.includes(`dst ${a.ip}`)) {
+          if (Date.now() > deadline) throw new Error(`B still has ${await learned()}`)
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })
+      for (const netns of [a.netns, b.netns])
+        yield* Effect.gen(function* () {
+          yield* (yield* Netlink).deleteVxlan("kl0")
+        }).pipe(Effect.provide(Iproute2Netlink.layer({ netns })))
+    })
+  )
 })

@@ -41,12 +41,30 @@ for (const [name, layer, local] of layers) {
           expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mac).toBe("02:4b:4c:00:00:01")
           yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: [] })
           const fixed = yield* netlink.ensureVxlan({ ...spec(), mac: "02:4b:4c:00:00:02" })
-          expect(fixed).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [] })
+          expect(fixed).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [], addresses: [] })
           expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mac).toBe("02:4b:4c:00:00:02")
           expect([...(yield* netlink.readFdb("kl0"))]).toEqual(["10.99.0.11"])
           // No MAC asked for: whatever the link has is kept.
           expect((yield* netlink.ensureVxlan(spec())).action).toBe("adopted")
           expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mac).toBe("02:4b:4c:00:00:02")
+          yield* netlink.deleteVxlan("kl0")
+        })
+      )
+    )
+
+    it.live("gives the interface addresses and takes them back; the link shows them, and an adoption answers them", () =>
+      run(
+        Effect.gen(function* () {
+          const netlink = yield* Netlink
+          yield* netlink.ensureVxlan(spec())
+          yield* netlink.changeAddresses("kl0", { add: ["192.168.69.1/24", "fd69::1/64"], remove: [] })
+          // Twice is no error: `replace`.
+          yield* netlink.changeAddresses("kl0", { add: ["192.168.69.1/24"], remove: [] })
+          expect([...Option.getOrThrow(yield* netlink.readLink("kl0")).addresses].sort()).toEqual(["192.168.69.1/24", "fd69::1/64"])
+          expect((yield* netlink.ensureVxlan(spec())).addresses.length).toBe(2)
+          // Removing one that is gone already is the outcome wanted, not an error.
+          yield* netlink.changeAddresses("kl0", { add: [], remove: ["fd69::1/64", "10.1.2.3/24"] })
+          expect(Option.getOrThrow(yield* netlink.readLink("kl0")).addresses).toEqual(["192.168.69.1/24"])
           yield* netlink.deleteVxlan("kl0")
         })
       )
@@ -69,7 +87,7 @@ for (const [name, layer, local] of layers) {
           })
 
           yield* netlink.applyFdb("kl0", { add: ["10.99.0.11", "10.99.0.12"], remove: [] })
-          expect(yield* netlink.ensureVxlan(spec())).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [] })
+          expect(yield* netlink.ensureVxlan(spec())).toEqual({ ifindex: created.ifindex, action: "adopted", reasons: [], addresses: [] })
           expect([...(yield* netlink.readFdb("kl0"))].sort()).toEqual(["10.99.0.11", "10.99.0.12"])
           yield* netlink.ensureVxlan({ ...spec(), mtu: 1400 })
           expect(Option.getOrThrow(yield* netlink.readLink("kl0")).mtu).toBe(1400)

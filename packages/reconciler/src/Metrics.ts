@@ -86,7 +86,17 @@ export const metricNames = {
   interfaceEnsures: ["kubelan_interface_ensures_total", "counter", "times the interface was created, adopted or recreated"],
   hookRuns: ["kubelan_hook_runs_total", "counter", "hook runs, by hook and result (ok, failed, timeout)"],
   skippedEndpoints: ["kubelan_skipped_endpoints_total", "counter", "endpoints skipped as invalid, by service and reason"],
-  configReloads: ["kubelan_config_reloads_total", "counter", "config reloads applied"]
+  configReloads: ["kubelan_config_reloads_total", "counter", "config reloads applied"],
+  addressesAssigned: [
+    "kubelan_addresses_assigned_total",
+    "counter",
+    "vxlan.address entries given to the interface, by reason (new, repaired: someone removed it)"
+  ],
+  announcements: [
+    "kubelan_announcements_total",
+    "counter",
+    "frames sent to tell peers where this interface is, by kind (datagram, gratuitous_arp) and result (sent, failed)"
+  ]
 } as const satisfies Record<string, readonly [string, "counter" | "gauge", string]>
 
 export type MetricName = keyof typeof metricNames

@@ -1,4 +1,4 @@
-import { type KubelanConfig, subnetBroadcast } from "@kubelan/config"
+import { canonicalAddress, type KubelanConfig, subnetBroadcast } from "@kubelan/config"
 import { isFullySynced, type MembershipSnapshot, type SkippedEndpoint } from "@kubelan/discovery"
 import { type FdbDiff, type FloodEntryChange, type LinkEvent, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
 import { type DesiredPeers, desiredPeers } from "./desiredPeers.ts"
@@ -13,7 +13,7 @@ import { type ServiceChange, serviceChanges } from "./serviceChanges.ts"
  */
 
 /** Why a pass runs. Only a cue: every pass recomputes from the latest config and membership. */
-export type Trigger = "start" | "config" | "membership" | "kernel-link" | "kernel-fdb" | "resync" | "retry"
+export type Trigger = "start" | "config" | "membership" | "kernel-link" | "kernel-fdb" | "kernel-address" | "up-hook" | "resync" | "retry"
 
 /** A cue: a trigger, or the kernel showing what it changed (flood entries, or a link as it is now). */
 export type Cue =
@@ -52,6 +52,8 @@ export interface Applied {
   readonly ifindex: number
   /** How this agent got this ifindex: a later check that adopts it does not change that. */
   readonly action: string
+  /** Its addresses when it was last read (with those this agent added since). */
+  readonly addresses: ReadonlyArray<string>
 }
 
 /** What the loop carries from one pass to the next. Only the loop holds it. */
@@ -67,6 +69,10 @@ export interface LoopState {
   readonly failures: number
   /** The last failure's text, so a failure that repeats is not logged in full again. */
   readonly lastError: string | undefined
+  /** The configured addresses this agent gave the interface (a missing one is repaired, and said so). */
+  readonly assigned: ReadonlySet<string>
+  /** What was last announced (ifindex and addresses): a change of either is announced again. */
+  readonly announced: string | undefined
   /** The desired peers last computed, and for what: a resync with nothing new computes none. */
   readonly desired: { readonly snapshot: MembershipSnapshot; readonly selection: string; readonly peers: DesiredPeers } | undefined
 }
@@ -79,6 +85,8 @@ export const initialState: LoopState = {
   ready: false,
   failures: 0,
   lastError: undefined,
+  assigned: new Set(),
+  announced: undefined,
   desired: undefined
 }
 
@@ -247,3 +255,38 @@ export const statusAfter = (current: AgentStatus, plan: FdbPlan, snapshot: Membe
     ])
   )
 })
+
+/** The configured addresses the interface lacks, and which of them this agent had given it before. */
+export const planAddresses = (wanted: ReadonlyArray<string>, has: ReadonlyArray<string>, assigned: ReadonlySet<string>): AddressPlan => {
+  const present = new Set(has.map(canonicalCidr))
+  const add = wanted.filter((cidr) => !present.has(canonicalCidr(cidr)))
+  const wantedSet = new Set(wanted.map(canonicalCidr))
+  // Only what this agent gave it and the config no longer names: a hook's addresses are the hook's.
+  const remove = [...assigned].filter((cidr) => !wantedSet.has(canonicalCidr(cidr)) && present.has(canonicalCidr(cidr)))
+  const removedSet = new Set(remove)
+  const after = [...has.filter((cidr) => !removedSet.has(cidr)), ...add]
+  return { add, remove, repaired: add.filter((cidr) => assigned.has(cidr)), after }
+}
+
+export interface AddressPlan {
+  readonly add: ReadonlyArray<string>
+  readonly remove: ReadonlyArray<string>
+  /** Of `add`, those this agent had given the interface before: someone removed them. */
+  readonly repaired: ReadonlyArray<string>
+  /** The interface's addresses once the plan is applied. */
+  readonly after: ReadonlyArray<string>
+}
+
+/** `fd69:0::1/64` and `fd69::1/64` are one address. */
+const canonicalCidr = (cidr: string) => {
+  const [address = "", prefix = ""] = cidr.split("/")
+  return `${canonicalAddress(address)}/${prefix}`
+}
+
+/**
+ * The key of an announcement: the interface (by ifindex) and its addresses. Announced once there
+ * are flood entries to carry it, and again whenever the key changes (a new interface, an address
+ * a hook or this agent added).
+ */
+export const announcementKey = (ifindex: number, addresses: ReadonlyArray<string>, peers: number): string | undefined =>
+  peers === 0 ? undefined : `${ifindex} ${[...addresses].map(canonicalCidr).sort().join(" ")}`

@@ -2,9 +2,11 @@ import { ConfigSource, type KubelanConfig } from "@kubelan/config"
 import { Discovery, type MembershipSnapshot } from "@kubelan/discovery"
 import { type InterfaceLock, type KernelChange, Netlink, type Underlay } from "@kubelan/netlink"
 import { Cause, Context, Duration, Effect, FiberHandle, Layer, Queue, Ref, Schedule, Stream } from "effect"
+import { announcementRepeats, planAnnouncement } from "./Announcements.ts"
 import { Hooks } from "./Hooks.ts"
 import { count, gauge, Metrics, metricNames } from "./Metrics.ts"
 import {
+  announcementKey,
   type Cue,
   type FdbPlan,
   type InterfacePlan,
@@ -13,6 +15,7 @@ import {
   needsPass,
   needsUnderlay,
   passTrigger,
+  planAddresses,
   planFdb,
   planInterface,
   readsFor,
@@ -57,6 +60,9 @@ const make = Effect.gen(function* () {
   const cue = (reason: Cue) => Queue.offer(cues, reason).pipe(Effect.asVoid)
   const latestSnapshot = yield* Ref.make<MembershipSnapshot | undefined>(undefined)
   const retryTimer = yield* FiberHandle.make<void, never>()
+  // The announcements of the interface as it is now: a newer one replaces those still to come.
+  const announcer = yield* FiberHandle.make<void, never>()
+  const reportedAnnounceProblems = yield* Ref.make(new Set<string>())
   // One agent per interface: a second one in the namespace stops here, before touching anything.
   let lock: InterfaceLock = yield* netlink.lockInterface((yield* configSource.current).config.vxlan.interface)
   /** The name given up by a rename, held until its interface is gone. */
@@ -105,18 +111,69 @@ const make = Effect.gen(function* () {
         argv: config.hooks.up,
         env: { IFACE: spec.name },
         timeoutMillis: config.hooks.timeoutMillis,
-        finished: status.update((current) => ({ ...current, upHooksPending: current.upHooksPending - 1 }))
+        // The hook may have given the interface addresses: look, and announce them.
+        finished: status
+          .update((current) => ({ ...current, upHooksPending: current.upHooksPending - 1 }))
+          .pipe(Effect.andThen(cue("up-hook")))
       })
     yield* gauge("up", 1)
     const made = result.action !== "adopted"
+    const addresses = yield* ensureAddresses(config, spec.name, result.addresses, state.assigned)
     const next: LoopState = {
       ...state,
-      applied: { spec, underlay, ipSetting: config.ip, ifindex: result.ifindex, action },
+      assigned: new Set(config.vxlan.addresses),
+      applied: { spec, underlay, ipSetting: config.ip, ifindex: result.ifindex, action, addresses },
       // A link made just now has an empty FDB; an adopted one keeps what the last pass knew.
       known: made ? [] : state.known
     }
     return { next, made }
   })
+
+  /** Gives the interface its configured addresses (and takes back those no longer configured); answers what it has then. */
+  const ensureAddresses = Effect.fnUntraced(function* (
+    config: KubelanConfig,
+    name: string,
+    has: ReadonlyArray<string>,
+    assigned: ReadonlySet<string>
+  ) {
+    const plan = planAddresses(config.vxlan.addresses, has, assigned)
+    if (plan.add.length === 0 && plan.remove.length === 0) return has
+    yield* netlink.changeAddresses(name, plan)
+    const repaired = new Set(plan.repaired)
+    const fresh = plan.add.filter((cidr) => !repaired.has(cidr))
+    if (plan.repaired.length > 0)
+      yield* Effect.logWarning(`restored address ${plan.repaired.join(", ")} on ${name}: it was removed by someone else`)
+    if (fresh.length > 0) yield* Effect.logInfo(`assigned address ${fresh.join(", ")} to ${name}`)
+    if (plan.remove.length > 0) yield* Effect.logInfo(`removed address ${plan.remove.join(", ")} from ${name}: no longer configured`)
+    yield* count("addressesAssigned", { reason: "repaired" }, plan.repaired.length)
+    yield* count("addressesAssigned", { reason: "new" }, fresh.length)
+    return plan.after
+  })
+
+  /** Announces the interface now and again a little later; what cannot be sent is said once. */
+  const announce = (name: string, mac: string | undefined, addresses: ReadonlyArray<string>) => {
+    const plan = planAnnouncement(name, mac, addresses)
+    const once = netlink.announce(name, plan).pipe(
+      Effect.tap((sent) =>
+        Effect.gen(function* () {
+          yield* count("announcements", { kind: "datagram", result: "sent" }, sent.datagrams)
+          yield* count("announcements", { kind: "datagram", result: "failed" }, plan.datagrams.length - sent.datagrams)
+          yield* count("announcements", { kind: "gratuitous_arp", result: "sent" }, sent.gratuitousArps)
+          yield* count("announcements", { kind: "gratuitous_arp", result: "failed" }, plan.arp.length - sent.gratuitousArps)
+          const reported = yield* Ref.get(reportedAnnounceProblems)
+          const fresh = sent.problems.filter((problem) => !reported.has(problem))
+          if (fresh.length > 0) {
+            yield* Ref.set(reportedAnnounceProblems, new Set([...reported, ...fresh]))
+            yield* Effect.logInfo(`announcing ${name}: ${fresh.join("; ")}`)
+          }
+        })
+      )
+    )
+    return Effect.logDebug(`announcing ${name}`, { mac, addresses }).pipe(
+      Effect.andThen(once),
+      Effect.andThen(Effect.forEach(announcementRepeats, (delay) => Effect.sleep(delay).pipe(Effect.andThen(once)), { discard: true }))
+    )
+  }
 
   /** Runs what the FDB plan asks for: one batch, the hooks, the log lines, status and metrics. */
   const applyFdbPlan = Effect.fnUntraced(function* (config: KubelanConfig, name: string, plan: FdbPlan, snapshot: MembershipSnapshot) {
@@ -175,6 +232,13 @@ const make = Effect.gen(function* () {
       yield* applyFdbPlan(config, interfacePlan.spec.name, plan, snapshot)
       next = plan.state
       outcome = { added: plan.diff.add.length, removed: plan.diff.remove.length }
+    }
+    // A new interface, or new addresses on it: tell the peers, once there are flood entries to carry it.
+    const applied = next.applied
+    const key = applied && announcementKey(applied.ifindex, applied.addresses, next.known?.length ?? 0)
+    if (applied !== undefined && key !== undefined && key !== next.announced && config.vxlan.announce) {
+      yield* FiberHandle.run(announcer, announce(applied.spec.name, applied.spec.mac, applied.addresses))
+      next = { ...next, announced: key }
     }
     yield* gauge("reconcileSeconds", (Date.now() - started) / 1000)
     return { next, outcome }
@@ -244,14 +308,15 @@ const make = Effect.gen(function* () {
   )
   // Kernel events repair drift within moments; the resync tick catches anything they miss.
   yield* configSource.changes.pipe(
-    Stream.map((loaded) => loaded.config.vxlan.interface),
+    Stream.map((loaded) => `${loaded.config.vxlan.interface}${loaded.config.vxlan.addresses.length > 0 ? " addresses" : ""}`),
     Stream.changes,
-    Stream.switchMap((name) => {
+    Stream.switchMap((watched) => {
+      const [name = "", addresses] = watched.split(" ")
       // A monitor started again may have missed changes while it was down: it opens with a cue
       // that reads everything (no link named), as a resync would.
       let restarted = false
       const monitor = Stream.suspend(() => {
-        const changes = netlink.changes(name)
+        const changes = netlink.changes(name, { addresses: addresses !== undefined })
         if (!restarted) {
           restarted = true
           return changes
@@ -269,9 +334,11 @@ const make = Effect.gen(function* () {
           ? change.link === undefined
             ? "kernel-link"
             : { trigger: "kernel-link", link: change.link }
-          : change.entries === undefined
-            ? "kernel-fdb"
-            : { trigger: "kernel-fdb", entries: change.entries }
+          : change.kind === "address"
+            ? "kernel-address"
+            : change.entries === undefined
+              ? "kernel-fdb"
+              : { trigger: "kernel-fdb", entries: change.entries }
       )
     ),
     Effect.forkScoped

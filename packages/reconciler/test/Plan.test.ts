@@ -21,7 +21,8 @@ const adopted: Plan.LoopState = {
     underlay,
     ipSetting: "",
     ifindex: 7,
-    action: "adopted"
+    action: "adopted",
+    addresses: []
   }
 }
 
@@ -178,5 +179,36 @@ describe("the FDB plan", () => {
     ])
     const again = Plan.planFdb({ config, underlay, snapshot: members, kernel: plan.programmed, state: plan.state })
     expect(again.newSkips).toEqual([])
+  })
+})
+
+describe("interface addresses", () => {
+  it("adds what the config names and the interface lacks; takes back only what this agent gave and the config dropped", () => {
+    const fresh = Plan.planAddresses(["192.168.69.1/24", "fd69::1/64"], ["10.7.0.1/16"], new Set())
+    expect(fresh).toEqual({
+      add: ["192.168.69.1/24", "fd69::1/64"],
+      remove: [],
+      repaired: [],
+      after: ["10.7.0.1/16", "192.168.69.1/24", "fd69::1/64"]
+    })
+    // Someone deleted one: it comes back, and is said to be a repair.
+    const repair = Plan.planAddresses(["192.168.69.1/24", "fd69::1/64"], ["fd69:0::1/64"], new Set(["192.168.69.1/24", "fd69::1/64"]))
+    expect(repair.add).toEqual(["192.168.69.1/24"])
+    expect(repair.repaired).toEqual(["192.168.69.1/24"])
+    // A reload drops one: it goes; the hook's own address (never assigned by the agent) stays.
+    const dropped = Plan.planAddresses(
+      ["fd69::1/64"],
+      ["192.168.69.1/24", "fd69::1/64", "10.7.0.1/16"],
+      new Set(["192.168.69.1/24", "fd69::1/64"])
+    )
+    expect(dropped).toEqual({ add: [], remove: ["192.168.69.1/24"], repaired: [], after: ["fd69::1/64", "10.7.0.1/16"] })
+  })
+
+  it("an announcement waits for flood entries to carry it, and is made again for a new interface or new addresses", () => {
+    expect(Plan.announcementKey(7, ["192.168.69.1/24"], 0)).toBeUndefined()
+    const key = Plan.announcementKey(7, ["192.168.69.1/24", "fd69::1/64"], 3)
+    expect(Plan.announcementKey(7, ["fd69:0::1/64", "192.168.69.1/24"], 9)).toBe(key)
+    expect(Plan.announcementKey(8, ["192.168.69.1/24", "fd69::1/64"], 3)).not.toBe(key)
+    expect(Plan.announcementKey(7, ["192.168.69.1/24"], 3)).not.toBe(key)
   })
 })

@@ -97,6 +97,64 @@ describe("Reconciler", () => {
     })
   )
 
+  it.live("gives the interface its vxlan.address, puts back one removed by hand, and says so", () =>
+    Effect.gen(function* () {
+      const config = load("lan/a=10.0.0.2", { KL_VXLAN_ADDRESS: "192.168.69.{ordinal+1}/24 fd69::{ordinal+1}/64", KL_POD_NAME: "lan-10" })
+      const h = yield* harness(config)
+      const addresses = Effect.map(h.memory.kernel, (kernel) => kernel.links.get("kubelan")?.state.addresses ?? [])
+      yield* h.waitFor(Effect.map(addresses, (have) => (have.length === 2 ? true : undefined)))
+      expect(yield* addresses).toEqual(["192.168.69.11/24", "fd69::b/64"])
+      expect(h.logs.some((line) => line.message === "assigned address 192.168.69.11/24, fd69::b/64 to kubelan")).toBe(true)
+      yield* h.memory.removeAddress("kubelan", "192.168.69.11/24")
+      yield* h.waitFor(Effect.map(addresses, (have) => (have.includes("192.168.69.11/24") ? true : undefined)))
+      expect(h.logs.filter((line) => line.level === "Warn").map((line) => line.message)).toContain(
+        "restored address 192.168.69.11/24 on kubelan: it was removed by someone else"
+      )
+      expect(h.metrics.value("kubelan_addresses_assigned_total", { reason: "repaired" })).toBe(1)
+      expect(h.metrics.value("kubelan_addresses_assigned_total", { reason: "new" })).toBe(2)
+      // A reload that drops one takes it back; the interface stays.
+      yield* h.manual.set(load("lan/a=10.0.0.2", { KL_VXLAN_ADDRESS: "fd69::{ordinal+1}/64", KL_POD_NAME: "lan-10" }))
+      yield* h.waitFor(Effect.map(addresses, (have) => (have.length === 1 ? true : undefined)))
+      expect(yield* addresses).toEqual(["fd69::b/64"])
+    })
+  )
+
+  it.live("announces the interface once it has flood entries, again for new addresses, and never with announce off", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryNetlink.makeMemory()
+      const h = yield* harness(load("lan/a=", { KL_VXLAN_ADDRESS: "192.168.69.1/24" }), { memory })
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      yield* Effect.sleep("200 millis")
+      // No peers yet: nobody to tell.
+      expect(yield* memory.announcements).toEqual([])
+      yield* h.manual.set(load("lan/a=10.0.0.2", { KL_VXLAN_ADDRESS: "192.168.69.1/24" }))
+      const first = yield* h.waitFor(Effect.map(memory.announcements, (sent) => sent[0]))
+      expect(first.plan.datagrams).toEqual([
+        { family: 4, source: "192.168.69.1", destination: "192.168.69.255" },
+        { family: 6, source: undefined, destination: "ff02::1%kubelan" }
+      ])
+      expect(first.plan.arp).toEqual(["192.168.69.1"])
+      // Sent again a second later, for peers whose FDB lacked this pod the first time.
+      yield* h.waitFor(Effect.map(memory.announcements, (sent) => (sent.length >= 2 ? true : undefined)))
+      expect(h.metrics.value("kubelan_announcements_total", { kind: "datagram", result: "sent" })).toBeGreaterThanOrEqual(4)
+      // A new address is announced too.
+      yield* h.manual.set(load("lan/a=10.0.0.2", { KL_VXLAN_ADDRESS: "192.168.69.1/24 10.70.0.1/16" }))
+      yield* h.waitFor(
+        Effect.map(memory.announcements, (sent) => (sent.some((one) => one.plan.arp.includes("10.70.0.1")) ? true : undefined))
+      )
+    })
+  )
+
+  it.live("announce: false sends nothing", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryNetlink.makeMemory()
+      const h = yield* harness(load("lan/a=10.0.0.2", { KL_VXLAN_ADDRESS: "192.168.69.1/24", KL_VXLAN_ANNOUNCE: "false" }), { memory })
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      yield* Effect.sleep("1500 millis")
+      expect(yield* memory.announcements).toEqual([])
+    })
+  )
+
   it.live("a resync cue reads the kernel again and repairs what changed behind the agent's back", () =>
     Effect.gen(function* () {
       const h = yield* harness(load("lan/a=10.0.0.2,10.0.0.3"))

@@ -1,0 +1,88 @@
+import { readFileSync } from "node:fs"
+import { linkAddresses } from "@kubelan/testkit"
+import { execa } from "execa"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { exampleManifest, isolatedSim } from "./Sim.ts"
+
+/**
+ * The example as shipped (vxlan.address templates, mac: stable, announcements) on the simulator:
+ * a pod replaced under its name keeps its address and MAC, and a peer's ping to it resumes as
+ * soon as it is ready again; an address removed by hand comes back.
+ */
+const sim = isolatedSim()
+const twoReplicas = readFileSync(exampleManifest, "utf8").replace("replicas: 3", "replicas: 2")
+
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
+const waitFor = async (what: string, check: () => Promise<boolean>, timeoutMillis = 90_000) => {
+  const deadline = Date.now() + timeoutMillis
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(200)
+  }
+}
+const jsonpath = async (what: string, path: string) => (await sim.kubectl(["get", ...what.split(" "), "-o", `jsonpath=${path}`])).stdout
+const readyReplicas = () => jsonpath("statefulset kubelan", "{.status.readyReplicas}")
+const macOf = async (pod: string) => {
+  const result = await execa("ip", ["-n", await sim.netns(pod), "-json", "link", "show", "dev", "kubelan"], { reject: false })
+  return result.exitCode === 0 ? (JSON.parse(result.stdout)[0]?.address as string | undefined) : undefined
+}
+/** When the agent said it was ready, from its JSON log. */
+const readyAt = async (pod: string): Promise<number | undefined> => {
+  const logs = await sim.sim(["logs", pod, "-c", "kubelan"])
+  for (const line of logs.stdout.split("\n")) {
+    if (!line.startsWith("{")) continue
+    const entry = JSON.parse(line) as { time: string; msg: string }
+    if (entry.msg.startsWith("ready:")) return Date.parse(entry.time)
+  }
+  return undefined
+}
+
+beforeAll(async () => {
+  const up = await sim.sim(["up"])
+  if (up.exitCode !== 0) throw new Error(up.all)
+  const applied = await sim.kubectl(["apply", "-f", "-"], twoReplicas)
+  if (applied.exitCode !== 0) throw new Error(applied.all)
+  await waitFor("two ready replicas", async () => (await readyReplicas()) === "2")
+}, 180_000)
+afterAll(async () => {
+  await sim.kubectl(["delete", "-f", "-", "--wait=false"], twoReplicas)
+  await sim.sim(["down"])
+}, 120_000)
+
+describe("the example's addresses, stable MACs and announcements", () => {
+  it("each pod has the address its ordinal gives, with no hook; one deleted by hand is put back", async () => {
+    for (const ordinal of [0, 1])
+      expect(await linkAddresses(await sim.netns(`kubelan-${ordinal}`), "kubelan")).toEqual([`192.168.69.${ordinal + 1}/24`])
+    const netns = await sim.netns("kubelan-1")
+    await execa("ip", ["-n", netns, "address", "del", "192.168.69.2/24", "dev", "kubelan"])
+    await waitFor("the address to come back", async () => (await linkAddresses(netns, "kubelan")).includes("192.168.69.2/24"), 10_000)
+    const logs = await sim.sim(["logs", "kubelan-1", "-c", "kubelan"])
+    expect(logs.stdout).toContain("restored address 192.168.69.2/24 on kubelan: it was removed by someone else")
+  }, 60_000)
+
+  it("a replaced pod keeps its MAC, and a peer's continuous ping reaches it within 1 s of its agent being ready", async () => {
+    const macBefore = await macOf("kubelan-1")
+    const uidBefore = await jsonpath("pod kubelan-1", "{.metadata.uid}")
+    // ping -D prints each reply with its time (seconds since the epoch).
+    const ping = sim.sim(["exec", "kubelan-0", "-c", "alpine", "--", "ping", "-D", "-i", "0.2", "-W", "1", "192.168.69.2"])
+    await sleep(1500)
+    expect((await sim.kubectl(["delete", "pod", "kubelan-1"])).exitCode).toBe(0)
+    await waitFor("kubelan-1 to come back ready", async () => {
+      const uid = await jsonpath("pod kubelan-1", "{.metadata.uid}")
+      return uid !== "" && uid !== uidBefore && (await readyReplicas()) === "2" && (await readyAt("kubelan-1")) !== undefined
+    })
+    const ready = (await readyAt("kubelan-1")) as number
+    await sleep(3000)
+    ping.kill("SIGINT")
+    const output = (await ping).all ?? ""
+    const replies = [...output.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from 192\.168\.69\.2/gm)].map((match) => Number(match[1]) * 1000)
+    expect(replies.filter((at) => at < ready - 3000).length, output).toBeGreaterThan(0)
+    const firstAfterReady = replies.find((at) => at >= ready)
+    expect(firstAfterReady, `no reply after the agent was ready at ${new Date(ready).toISOString()}:\n${output}`).toBeDefined()
+    expect((firstAfterReady as number) - ready, output).toBeLessThanOrEqual(1000)
+    // The same MAC, and the peer's neighbour entry holds it.
+    expect(await macOf("kubelan-1")).toBe(macBefore)
+    const neighbour = await execa("ip", ["-n", await sim.netns("kubelan-0"), "neigh", "show", "192.168.69.2", "dev", "kubelan"])
+    expect(neighbour.stdout).toContain(`lladdr ${macBefore}`)
+  }, 180_000)
+})
