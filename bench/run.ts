@@ -7,6 +7,7 @@ import { benchFootprint, printFootprint } from "./footprint.ts"
 import { benchRepairDuringPass, benchShortWatches, printHardening } from "./hardening.ts"
 import { benchImage, printImage } from "./image.ts"
 import { benchEventToKernel, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
+import { benchReplacement, printReplacement } from "./replacement.ts"
 import { benchOverlayThroughput, benchPhantom5000, benchScale100, printSimulation } from "./simulation.ts"
 
 const repeats = Number(process.env.KUBELAN_BENCH_REPEATS ?? 5)
@@ -27,6 +28,7 @@ const sections: ReadonlyArray<[string, () => Promise<void>]> = [
   ["slices", async () => printSliceUpdates(await benchSliceUpdates(200))],
   ["hardening", async () => printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))],
   ["simulation", async () => printSimulation(await benchScale100(), await benchPhantom5000(), await benchOverlayThroughput())],
+  ["replacement", async () => printReplacement(await benchReplacement(3))],
   ["image", async () => printImage(await benchImage(repeats))]
 ]
 const unknown = [...only].filter((name) => !sections.some(([section]) => section === name))

@@ -226,8 +226,10 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       Effect.map((result) => {
         if (!result.failed) return undefined
         const why = result.stderr.trim().split("\n").at(-1) ?? `exit ${result.exitCode}`
-        if (/not permitted|permission denied|could not start/i.test(why)) arpUnavailable = `arping: ${why}`
-        return `gratuitous ARP for ${address}: ${why}`
+        // A capability arping's file holds and the container may not have makes exec itself fail (EPERM).
+        if (/EPERM|not permitted|permission denied/i.test(why)) arpUnavailable = "arping needs CAP_NET_RAW, which this container lacks"
+        else if (/could not start/.test(why)) arpUnavailable = `arping could not start: ${why}`
+        return arpUnavailable === undefined ? `gratuitous ARP for ${address}: ${why}` : undefined
       })
     )
 
@@ -245,10 +247,10 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       for (const address of plan.arp) {
         if (arpUnavailable !== undefined) break
         const problem = yield* gratuitousArp(name, address)
-        if (problem === undefined) gratuitousArps += 1
-        else problems.push(problem)
+        if (problem !== undefined) problems.push(problem)
+        else if (arpUnavailable === undefined) gratuitousArps += 1
       }
-      if (arpUnavailable !== undefined && plan.arp.length > 0 && gratuitousArps === 0) problems.push(`no gratuitous ARP: ${arpUnavailable}`)
+      if (arpUnavailable !== undefined && plan.arp.length > 0 && gratuitousArps === 0) problems.push(`no gratuitous ARP (the datagrams still go): ${arpUnavailable}`)
       return { datagrams: sent, gratuitousArps, problems } satisfies Announcement
     })
 
