@@ -250,7 +250,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
         if (problem !== undefined) problems.push(problem)
         else if (arpUnavailable === undefined) gratuitousArps += 1
       }
-      if (arpUnavailable !== undefined && plan.arp.length > 0 && gratuitousArps === 0) problems.push(`no gratuitous ARP (the datagrams still go): ${arpUnavailable}`)
+      if (arpUnavailable !== undefined && plan.arp.length > 0 && gratuitousArps === 0)
+        problems.push(`no gratuitous ARP (the datagrams still go): ${arpUnavailable}`)
       return { datagrams: sent, gratuitousArps, problems } satisfies Announcement
     })
 
