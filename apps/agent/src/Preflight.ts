@@ -1,6 +1,6 @@
 import { networkInterfaces } from "node:os"
 import { type ConfigProblem, type HostFacts, hostProblems, type LoadedConfig } from "@kubelan/config"
-import { Netlink } from "@kubelan/netlink"
+import { Netlink, onPath } from "@kubelan/netlink"
 import { Effect, Option } from "effect"
 
 /**
@@ -30,7 +30,8 @@ const factsFor = (loaded: LoadedConfig, running: LoadedConfig | undefined) =>
     return {
       addresses,
       existingLink: Option.match(existing, { onNone: () => undefined, onSome: (link) => ({ kind: link.kind }) }),
-      interfaceLocked
+      interfaceLocked,
+      iptablesRestore: !loaded.config.vxlan.filter || (onPath("iptables-restore") && onPath("ip6tables-restore"))
     } satisfies HostFacts
   })
 

@@ -76,7 +76,16 @@ describe("HTTP endpoints", () => {
 
   it("/config shows the effective config in the file's own keys", async () => {
     const config = JSON.parse((await lan.agents[0]!.http("/config")).body)
-    expect(config.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1, mac: "", address: [], announce: true })
+    expect(config.vxlan).toEqual({
+      interface: "kubelan",
+      vni: 6969,
+      port: 4789,
+      mtu: -1,
+      mac: "",
+      address: [],
+      announce: true,
+      filter: false
+    })
     expect(config.services).toEqual(["default/lan"])
     expect(config.discovery.static["default/lan"]).toEqual(net.pods.map((pod) => pod.ip))
   })

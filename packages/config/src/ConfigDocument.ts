@@ -16,7 +16,8 @@ export const toConfigDocument = (config: KubelanConfig) => ({
     mtu: config.vxlan.mtu,
     mac: config.vxlan.mac,
     address: config.vxlan.addresses,
-    announce: config.vxlan.announce
+    announce: config.vxlan.announce,
+    filter: config.vxlan.filter
   },
   hooks: { up: config.hooks.up, change: config.hooks.change, timeout: formatDuration(config.hooks.timeoutMillis) },
   peers: { include: config.peers.include },

@@ -236,6 +236,12 @@ export const configKeys = {
     boolean,
     "tell peers where the interface is when it is made, adopted or given addresses (a broadcast datagram; gratuitous ARP where arping and CAP_NET_RAW are there)"
   ),
+  vxlanFilter: key(
+    "vxlan.filter",
+    false,
+    boolean,
+    "accept the VXLAN port only from current members (iptables in the pod, updated with the FDB; needs iptables-restore); frames from anyone else are dropped and counted"
+  ),
   hooksUp: key("hooks.up", [], list(), "argv run once the interface is created (env IFACE)"),
   hooksChange: key("hooks.change", [], list(), "argv run when a service's members change (env IFACE, SERVICE, IPS, DELETED)"),
   hooksTimeout: key(

@@ -15,6 +15,8 @@ export interface HostFacts {
   readonly existingLink: { readonly kind: string | undefined } | undefined
   /** Another agent in this network namespace manages an interface of that name. */
   readonly interfaceLocked: boolean
+  /** iptables-restore and ip6tables-restore are on PATH (for vxlan.filter). */
+  readonly iptablesRestore: boolean
 }
 
 const wildcards = new Set(["0.0.0.0", "::", "localhost"])
@@ -48,6 +50,12 @@ export const hostProblems = (loaded: LoadedConfig, host: HostFacts): ReadonlyArr
       key: "vxlan.interface",
       origin: origins.vxlanInterface,
       message: `another kubelan agent in this network namespace already manages ${show(name)}: only one agent may own an interface`
+    })
+  if (config.vxlan.filter && !host.iptablesRestore)
+    problems.push({
+      key: "vxlan.filter",
+      origin: origins.vxlanFilter,
+      message: "true needs iptables-restore and ip6tables-restore (Debian's iptables package), which this container does not have"
     })
   return problems
 }

@@ -15,6 +15,8 @@ export interface VxlanConfig {
   readonly addresses: ReadonlyArray<string>
   /** Announce the interface to the peers when it is made, adopted or given addresses. */
   readonly announce: boolean
+  /** Accept the VXLAN port only from current members. */
+  readonly filter: boolean
 }
 
 export interface HooksConfig {

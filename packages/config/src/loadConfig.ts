@@ -126,7 +126,8 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
         mtu: v.vxlanMtu,
         mac,
         addresses,
-        announce: v.vxlanAnnounce
+        announce: v.vxlanAnnounce,
+        filter: v.vxlanFilter
       },
       hooks: { up: v.hooksUp, change: v.hooksChange, timeoutMillis: v.hooksTimeout },
       peers: { include: v.peersInclude },

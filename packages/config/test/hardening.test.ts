@@ -151,7 +151,7 @@ describe("bad values exit with one line naming the key", () => {
 
 describe("checks against the pod itself", () => {
   const loaded = (env: Record<string, string>) => load({ searchDirs: [], env })
-  const host = { addresses: new Set(["127.0.0.1", "10.0.0.7"]), existingLink: undefined, interfaceLocked: false }
+  const host = { addresses: new Set(["127.0.0.1", "10.0.0.7"]), existingLink: undefined, interfaceLocked: false, iptablesRestore: true }
 
   it("an ip or an http_address that is not the pod's own", () => {
     expect(hostProblems(loaded({ KL_IP: "10.0.0.7", KL_HTTP_ADDRESS: "10.0.0.7:8181" }), host)).toEqual([])

@@ -27,7 +27,16 @@ describe("loadConfig", () => {
     expect(config.logLevel).toBe("debug")
     expect(config.ip).toBe("1.2.3.4")
     expect(config.services).toEqual(["kube-system/some-svc", "default/some-default-ns-svc"])
-    expect(config.vxlan).toEqual({ interface: "my-lan", vni: 1337, port: 4789, mtu: 1450, mac: "", addresses: [], announce: true })
+    expect(config.vxlan).toEqual({
+      interface: "my-lan",
+      vni: 1337,
+      port: 4789,
+      mtu: 1450,
+      mac: "",
+      addresses: [],
+      announce: true,
+      filter: false
+    })
     expect(config.hooks.up).toEqual(["sh", "-c", 'echo "Hello from up hook!" && ip link show dev $IFACE'])
     expect(config.hooks.change[0]).toBe("sh")
   })
@@ -36,7 +45,16 @@ describe("loadConfig", () => {
     const { config } = load({ configPath: join(import.meta.dirname, "../../../deploy/kubelan.sample.yaml") })
     const { config: defaults } = load({ searchDirs: [] })
     expect(toConfigDocument(config)).toEqual(toConfigDocument(defaults))
-    expect(defaults.vxlan).toEqual({ interface: "kubelan", vni: 6969, port: 4789, mtu: -1, mac: "", addresses: [], announce: true })
+    expect(defaults.vxlan).toEqual({
+      interface: "kubelan",
+      vni: 6969,
+      port: 4789,
+      mtu: -1,
+      mac: "",
+      addresses: [],
+      announce: true,
+      filter: false
+    })
     expect(defaults.httpAddress).toBe(":8181")
     expect(defaults.discovery.backend).toBe("kubernetes")
   })

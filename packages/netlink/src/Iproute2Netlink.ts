@@ -7,6 +7,7 @@ import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { floodDestinations } from "./FdbShow.ts"
 import { makeFdbWriter } from "./FdbWriter.ts"
 import { parseAddresses, parseDefaultRoute, parseLinks, zeroMac } from "./Iproute2Json.ts"
+import { type MemberFilterSpec, parseFilterState, renderFilter, renderRemoval } from "./MemberFilter.ts"
 import { addressChanges, monitorChanges } from "./MonitorLines.ts"
 import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
@@ -255,6 +256,33 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       return { datagrams: sent, gratuitousArps, problems } satisfies Announcement
     })
 
+  /** iptables (IPv4) or ip6tables, in the namespace; `-w`: wait for the xtables lock. */
+  const xtables = (family: 4 | 6, command: "save" | "restore", input?: string) => {
+    const tool = `${family === 4 ? "iptables" : "ip6tables"}-${command}`
+    const args = command === "save" ? ["-c", "-t", "filter"] : ["-w", "5", "--noflush"]
+    const argv = options.netns === undefined ? args : ["netns", "exec", options.netns, tool, ...args]
+    return spawnTool(options.netns === undefined ? tool : "ip", argv, input).pipe(
+      Effect.flatMap((result) =>
+        result.failed
+          ? Effect.fail(new NetlinkCommandError({ command: `${tool} ${args.join(" ")}`, exitCode: result.exitCode, stderr: result.stderr }))
+          : Effect.succeed(result.stdout)
+      )
+    )
+  }
+
+  const applyMemberFilter = (spec: MemberFilterSpec) =>
+    Effect.gen(function* () {
+      const current = parseFilterState(yield* xtables(spec.family, "save"), spec.name, spec.port)
+      yield* xtables(spec.family, "restore", renderFilter(spec, current))
+      return { ...current, installed: true, ports: [spec.port], members: spec.members, exists: true }
+    })
+
+  const removeMemberFilter = (name: string, family: 4 | 6) =>
+    Effect.gen(function* () {
+      const current = parseFilterState(yield* xtables(family, "save"), name, 0)
+      if (current.exists || current.ports.length > 0) yield* xtables(family, "restore", renderRemoval(name, current))
+    })
+
   /**
    * A monitor child: its lines, read by `parse`, go to the stream. It dies with the agent, and
    * its own end (exit, or failure to start) fails the stream.
@@ -348,6 +376,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     detectUnderlay,
     changeAddresses,
     announce,
+    applyMemberFilter,
+    removeMemberFilter,
     changes,
     lockInterface
   })

@@ -2,6 +2,7 @@ import { Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
 import type { Announcement, AnnouncementPlan } from "./Announce.ts"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
+import type { MemberFilterSpec, MemberFilterState } from "./MemberFilter.ts"
 import { type FdbDiff, type KernelChange, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
 import { type InterfaceAddresses, underlayForAddress } from "./Underlay.ts"
@@ -196,6 +197,30 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
       Effect.as({ datagrams: plan.datagrams.length, gratuitousArps: plan.arp.length, problems: [] } satisfies Announcement)
     )
 
+  /** The filters as the kernel would hold them, by interface; `receive` counts a frame from a non-member. */
+  const filters = new Map<string, MemberFilterState>()
+  const applyMemberFilter = (spec: MemberFilterSpec) =>
+    Effect.sync(() => {
+      const state = {
+        installed: true,
+        ports: [spec.port],
+        members: spec.members,
+        dropped: filters.get(spec.name)?.dropped ?? 0,
+        exists: true
+      }
+      filters.set(spec.name, state)
+      return state
+    })
+  const removeMemberFilter = (name: string) => Effect.sync(() => void filters.delete(name))
+  /** A VXLAN frame from `source` reaches the interface's filter: answers whether it passes. */
+  const receive = (name: string, source: string) =>
+    Effect.sync(() => {
+      const filter = filters.get(name)
+      if (filter === undefined || filter.members.includes(source)) return true
+      filters.set(name, { ...filter, dropped: filter.dropped + 1 })
+      return false
+    })
+
   const changes = (name: string) => Stream.fromPubSub(events).pipe(Stream.filter((change) => change.detail.includes(name)))
 
   const lockInterface = (name: string) =>
@@ -215,6 +240,8 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     detectUnderlay,
     changeAddresses,
     announce,
+    applyMemberFilter,
+    removeMemberFilter,
     changes,
     lockInterface
   })
@@ -231,7 +258,16 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
   const removeFdb = (name: string, dst: string) => applyFdb(name, { add: [], remove: [dst] })
   /** Someone else deleting an address, with its kernel event. */
   const removeAddress = (name: string, cidr: string) => setAddresses(name, (addresses) => addresses.filter((have) => have !== cidr))
-  return { netlink, kernel: Ref.get(kernel), removeFdbSilently, removeFdb, removeAddress, announcements: Ref.get(announcements) }
+  return {
+    netlink,
+    kernel: Ref.get(kernel),
+    removeFdbSilently,
+    removeFdb,
+    removeAddress,
+    announcements: Ref.get(announcements),
+    receive,
+    filters: Effect.sync(() => new Map(filters))
+  }
 })
 
 /** The in-memory layer for unit tests. */

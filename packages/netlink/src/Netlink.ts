@@ -1,5 +1,6 @@
 import { Context, type Effect, type Option, type Stream } from "effect"
 import type { Announcement, AnnouncementPlan } from "./Announce.ts"
+import type { MemberFilterSpec, MemberFilterState } from "./MemberFilter.ts"
 import type { InterfaceLocked, NetlinkError } from "./NetlinkError.ts"
 import type { Underlay } from "./Underlay.ts"
 import type { EnsureResult, LinkState, VxlanSpec } from "./Vxlan.ts"
@@ -66,6 +67,10 @@ export class Netlink extends Context.Service<
     ) => Effect.Effect<void, NetlinkError>
     /** Sends what the plan asks for; what could not be sent is in the answer, never an error. */
     readonly announce: (name: string, plan: AnnouncementPlan) => Effect.Effect<Announcement>
+    /** Makes the VXLAN port accept only `members` (iptables in this namespace); answers the filter as it is then. */
+    readonly applyMemberFilter: (spec: MemberFilterSpec) => Effect.Effect<MemberFilterState, NetlinkError>
+    /** Takes the interface's filter away; none there is no error. */
+    readonly removeMemberFilter: (name: string, family: 4 | 6) => Effect.Effect<void, NetlinkError>
     /** Link and FDB changes on the named interface, as they happen, and its address changes when asked. */
     readonly changes: (name: string, watch?: { readonly addresses: boolean }) => Stream.Stream<KernelChange, NetlinkError>
     /**

@@ -92,6 +92,12 @@ export const metricNames = {
     "counter",
     "vxlan.address entries given to the interface, by reason (new, repaired: someone removed it)"
   ],
+  filterMembers: ["kubelan_filter_members", "gauge", "underlay addresses the VXLAN filter accepts (vxlan.filter)"],
+  filterDropped: [
+    "kubelan_filter_dropped_packets_total",
+    "counter",
+    "VXLAN packets from non-members the filter dropped, as the kernel counted them at the last pass"
+  ],
   announcements: [
     "kubelan_announcements_total",
     "counter",

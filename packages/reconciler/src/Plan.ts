@@ -1,6 +1,14 @@
 import { canonicalAddress, type KubelanConfig, subnetBroadcast } from "@kubelan/config"
 import { isFullySynced, type MembershipSnapshot, type SkippedEndpoint } from "@kubelan/discovery"
-import { type FdbDiff, type FloodEntryChange, type LinkEvent, type Underlay, type VxlanSpec, vxlanMtu } from "@kubelan/netlink"
+import {
+  type FdbDiff,
+  type FloodEntryChange,
+  type LinkEvent,
+  type MemberFilterSpec,
+  type Underlay,
+  type VxlanSpec,
+  vxlanMtu
+} from "@kubelan/netlink"
 import { type DesiredPeers, desiredPeers } from "./desiredPeers.ts"
 import { diffPeers } from "./diffPeers.ts"
 import type { AgentStatus } from "./Status.ts"
@@ -71,6 +79,8 @@ export interface LoopState {
   readonly lastError: string | undefined
   /** The configured addresses this agent gave the interface (a missing one is repaired, and said so). */
   readonly assigned: ReadonlySet<string>
+  /** The member filter as this agent last wrote it; undefined = none. */
+  readonly filter: { readonly name: string; readonly family: 4 | 6; readonly key: string } | undefined
   /** What was last announced (ifindex and addresses): a change of either is announced again. */
   readonly announced: string | undefined
   /** The desired peers last computed, and for what: a resync with nothing new computes none. */
@@ -86,6 +96,7 @@ export const initialState: LoopState = {
   failures: 0,
   lastError: undefined,
   assigned: new Set(),
+  filter: undefined,
   announced: undefined,
   desired: undefined
 }
@@ -290,3 +301,30 @@ const canonicalCidr = (cidr: string) => {
  */
 export const announcementKey = (ifindex: number, addresses: ReadonlyArray<string>, peers: number): string | undefined =>
   peers === 0 ? undefined : `${ifindex} ${[...addresses].map(canonicalCidr).sort().join(" ")}`
+
+export type FilterPlan =
+  | { readonly kind: "keep" }
+  /** Write the filter (after taking away one for another interface or family, if any). */
+  | { readonly kind: "apply"; readonly spec: MemberFilterSpec; readonly key: string; readonly replaces: LoopState["filter"] }
+  | { readonly kind: "remove"; readonly filter: NonNullable<LoopState["filter"]> }
+
+/**
+ * The member filter for the peers a pass programs: written when the members, port, interface or
+ * family change, and whenever the pass reads the kernel anyway (someone may have flushed it);
+ * taken away when the config turns it off.
+ */
+export const planFilter = (
+  config: KubelanConfig,
+  underlay: Underlay,
+  programmed: ReadonlyArray<string>,
+  state: LoopState,
+  rereads: boolean
+): FilterPlan => {
+  if (!config.vxlan.filter) return state.filter === undefined ? { kind: "keep" } : { kind: "remove", filter: state.filter }
+  const spec: MemberFilterSpec = { name: config.vxlan.interface, port: config.vxlan.port, family: underlay.family, members: programmed }
+  const key = `${spec.name} ${spec.port} ${spec.family} ${programmed.join(" ")}`
+  if (key === state.filter?.key && !rereads) return { kind: "keep" }
+  const replaces =
+    state.filter !== undefined && (state.filter.name !== spec.name || state.filter.family !== spec.family) ? state.filter : undefined
+  return { kind: "apply", spec, key, replaces }
+}

@@ -9,6 +9,7 @@ import {
   announcementKey,
   type Cue,
   type FdbPlan,
+  type FilterPlan,
   type InterfacePlan,
   initialState,
   type LoopState,
@@ -17,6 +18,7 @@ import {
   passTrigger,
   planAddresses,
   planFdb,
+  planFilter,
   planInterface,
   readsFor,
   statusAfter,
@@ -175,6 +177,27 @@ const make = Effect.gen(function* () {
     )
   }
 
+  /** Writes or takes away the member filter; answers what the loop then knows of it. */
+  const applyFilterPlan = Effect.fnUntraced(function* (plan: FilterPlan, known: LoopState["filter"]) {
+    if (plan.kind === "keep") return known
+    if (plan.kind === "remove" || plan.replaces !== undefined) {
+      const old = plan.kind === "remove" ? plan.filter : (plan.replaces as NonNullable<LoopState["filter"]>)
+      yield* netlink.removeMemberFilter(old.name, old.family)
+      yield* Effect.logInfo(`removed the VXLAN filter of ${old.name}`)
+      if (plan.kind === "remove") {
+        yield* gauge("filterMembers", 0)
+        return undefined
+      }
+    }
+    const { spec } = plan
+    const filter = yield* netlink.applyMemberFilter(spec)
+    if (known === undefined || known.name !== spec.name)
+      yield* Effect.logInfo(`VXLAN filter on ${spec.name}: port ${spec.port} accepts ${spec.members.length} members, drops the rest`)
+    yield* gauge("filterMembers", spec.members.length)
+    yield* gauge("filterDropped", filter.dropped)
+    return { name: spec.name, family: spec.family, key: plan.key }
+  })
+
   /** Runs what the FDB plan asks for: one batch, the hooks, the log lines, status and metrics. */
   const applyFdbPlan = Effect.fnUntraced(function* (config: KubelanConfig, name: string, plan: FdbPlan, snapshot: MembershipSnapshot) {
     for (const skip of plan.newSkips) {
@@ -229,8 +252,10 @@ const make = Effect.gen(function* () {
     if (snapshot !== undefined) {
       const kernel = next.known !== undefined && (made || !reads.fdb) ? next.known : yield* netlink.readFdb(interfacePlan.spec.name)
       const plan = planFdb({ config, underlay, snapshot, kernel, state: next })
+      // The filter first: a new member is accepted by the time its FDB entry is there.
+      const filter = yield* applyFilterPlan(planFilter(config, underlay, plan.programmed, next, reads.fdb), next.filter)
       yield* applyFdbPlan(config, interfacePlan.spec.name, plan, snapshot)
-      next = plan.state
+      next = { ...plan.state, filter }
       outcome = { added: plan.diff.add.length, removed: plan.diff.remove.length }
     }
     // A new interface, or new addresses on it: tell the peers, once there are flood entries to carry it.
@@ -250,11 +275,19 @@ const make = Effect.gen(function* () {
     let retryStep = yield* Schedule.toStep(retrySchedule)
     const shutdown = Effect.suspend(() => {
       const applied = state.applied
-      if (applied === undefined) return lock.release
+      const filter = state.filter
+      const removeFilter =
+        filter === undefined
+          ? Effect.void
+          : netlink
+              .removeMemberFilter(filter.name, filter.family)
+              .pipe(Effect.catchCause((cause) => Effect.logError(`could not remove the VXLAN filter: ${Cause.pretty(cause)}`)))
+      if (applied === undefined) return removeFilter.pipe(Effect.andThen(lock.release))
       // SIGINT/SIGTERM close the scope: remove the interface, as the original did.
       return netlink.deleteVxlan(applied.spec.name).pipe(
         Effect.tap(() => Effect.logInfo(`deleted interface ${applied.spec.name}`)),
         Effect.catchCause((cause) => Effect.logError(`could not delete interface ${applied.spec.name}: ${Cause.pretty(cause)}`)),
+        Effect.andThen(removeFilter),
         Effect.andThen(lock.release)
       )
     })

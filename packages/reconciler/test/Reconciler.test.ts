@@ -145,6 +145,26 @@ describe("Reconciler", () => {
     })
   )
 
+  it.live("vxlan.filter accepts exactly the peers the FDB holds, in the same pass, and counts what it drops", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryNetlink.makeMemory()
+      const h = yield* harness(load("lan/a=10.0.0.2", { KL_VXLAN_FILTER: "true" }), { memory })
+      yield* h.waitFor(Effect.map(h.status.get, (s) => (s.ready ? true : undefined)))
+      expect(yield* memory.receive("kubelan", "10.0.0.2")).toBe(true)
+      expect(yield* memory.receive("kubelan", "10.0.0.9")).toBe(false)
+      // A new member: by the time its FDB entry is there, the filter accepts it.
+      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.9", { KL_VXLAN_FILTER: "true" }))
+      yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.includes("10.0.0.9") ? true : undefined)))
+      expect(yield* memory.receive("kubelan", "10.0.0.9")).toBe(true)
+      expect(h.metrics.value("kubelan_filter_members")).toBe(2)
+      yield* h.reconciler.trigger("resync")
+      yield* h.waitFor(Effect.sync(() => (h.metrics.value("kubelan_filter_dropped_packets_total") === 1 ? true : undefined)))
+      // Turned off by a reload: the filter goes.
+      yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.9"))
+      yield* h.waitFor(Effect.map(memory.filters, (filters) => (filters.size === 0 ? true : undefined)))
+    })
+  )
+
   it.live("announce: false sends nothing", () =>
     Effect.gen(function* () {
       const memory = yield* MemoryNetlink.makeMemory()
