@@ -1,11 +1,12 @@
 import type { DiscoveryBackend } from "@kubelan/config"
-import { ConfigSource, type LoadedConfig, type LoadOptions } from "@kubelan/config"
+import { type ConfigProblem, ConfigSource, formatProblem, type LoadedConfig, type LoadOptions } from "@kubelan/config"
 import { type Discovery, StaticDiscovery } from "@kubelan/discovery"
 import { Iproute2Netlink } from "@kubelan/netlink"
-import { Hooks, Metrics, Reconciler, Status } from "@kubelan/reconciler"
-import { Effect, Layer, Queue, Stream } from "effect"
+import { Events, Hooks, Metrics, Reconciler, Status } from "@kubelan/reconciler"
+import { Context, Effect, Layer, Queue, Stream } from "effect"
 import { routes } from "./HttpApi.ts"
 import * as HttpServer from "./HttpServer.ts"
+import * as KubernetesEvents from "./KubernetesEvents.ts"
 import * as Logging from "./Logging.ts"
 import { preflight } from "./Preflight.ts"
 
@@ -60,14 +61,31 @@ const discoveryLayer = (backend: DiscoveryBackend): Layer.Layer<Discovery, unkno
   }
 }
 
+/** Events go to the API server the kubernetes backend talks to; the others have none. */
+const eventsLayer = (loaded: LoadedConfig): Layer.Layer<Events.EventRecorder> =>
+  loaded.config.discovery.backend === "kubernetes" ? KubernetesEvents.layer(loaded) : Events.layerNone
+
 /** The whole live agent: config, kernel, membership, reconciler, HTTP. Shutdown is the scope's job. */
 export const agentLayer = (loaded: LoadedConfig, load: LoadOptions) => {
   const netlink = Iproute2Netlink.layer()
+  const events = eventsLayer(loaded)
   // A reload is applied only when the pod itself agrees with it, as the first config was.
   const check: ConfigSource.ReloadCheck = (reloaded, running) => preflight(reloaded, running).pipe(Effect.provide(netlink))
-  const config = ConfigSource.layer(load, loaded, { check })
+  const config = Layer.unwrap(
+    Effect.gen(function* () {
+      const recorder = Context.get(yield* Effect.context<Events.EventRecorder>(), Events.EventRecorder)
+      const rejected = (problems: ReadonlyArray<ConfigProblem>) =>
+        recorder.record({
+          type: "Warning",
+          reason: "ConfigRejected",
+          action: "Reload",
+          note: `config reload rejected, keeping the running config: ${problems.map(formatProblem).join("; ")}`
+        })
+      return ConfigSource.layer(load, loaded, { check, rejected })
+    })
+  )
   const backend = loaded.config.discovery.backend
-  const base = Layer.mergeAll(config, netlink, Status.layer(backend), Metrics.layer)
+  const base = Layer.mergeAll(config, netlink, Status.layer(backend), Metrics.layer).pipe(Layer.provideMerge(events))
   const services = Layer.mergeAll(discoveryLayer(backend), Hooks.layer).pipe(Layer.provideMerge(base))
   const reconciler = Reconciler.layer.pipe(Layer.provideMerge(services))
   const http = HttpServer.layer(loaded.config.httpAddress, routes)

@@ -93,6 +93,75 @@ describe("kubernetes backend", () => {
     ])
   })
 
+  it("records Events about its pod: a failing hook once with a growing count, a rejected reload, a recreated interface", async () => {
+    net = await makePodNetwork({ purpose: "k8sevents", pods: 1 })
+    const pod = net.pods[0]!
+    const kube = await startKubeFakeInNetns(pod.netns)
+    api = kube
+    const uid = "6f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
+    const config = (vni: number | string) =>
+      [
+        "services: [a, b]",
+        "resync_interval: 1s",
+        `vxlan:\n  vni: ${vni}`,
+        "hooks:",
+        "  change: ['sh', '-c', 'echo no route to the lan >&2; exit 3']"
+      ].join("\n")
+    agent = startAgent({
+      netns: pod.netns,
+      config: config(6969),
+      env: { KUBECONFIG: kube.kubeconfig, KL_NAMESPACE: "default", KL_POD_NAME: "lan-0", KL_POD_UID: uid }
+    })
+    await agent.waitReady()
+    const events = async () =>
+      (await kube.api("GET", "/apis/events.k8s.io/v1/namespaces/default/events")).body.items as Array<{
+        reason: string
+        type: string
+        note: string
+        regarding: { kind: string; name: string; uid?: string }
+        reportingController: string
+        series?: { count: number }
+      }>
+    const byReason = async (reason: string) => (await events()).filter((event) => event.reason === reason)
+    // Each service's change runs the failing hook: one Event, its count growing.
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))
+    await put(kube, endpointSlice("b", "b-1", ["10.99.0.51"]))
+    await put(kube, endpointSlice("a", "a-1", ["10.99.0.52"]))
+    await eventually(async () => ((await byReason("HookFailed"))[0]?.series?.count ?? 0) >= 3 || undefined, {
+      what: "the HookFailed Event's count to grow"
+    })
+    const [hookFailed, ...others] = await byReason("HookFailed")
+    expect(others).toEqual([])
+    expect(hookFailed).toMatchObject({
+      type: "Warning",
+      note: 'change hook "sh" failed (exit 3): no route to the lan',
+      regarding: { kind: "Pod", name: "lan-0", uid },
+      reportingController: "kubelan.io/agent"
+    })
+    // A reload the agent refuses.
+    agent.writeConfig(config(0))
+    await eventually(async () => ((await byReason("ConfigRejected")).length === 1 ? true : undefined), { what: "the ConfigRejected Event" })
+    expect((await byReason("ConfigRejected"))[0]?.note).toMatch(
+      /^config reload rejected, keeping the running config: vxlan\.vni .*0 is outside 1\.\.16777215/
+    )
+    // A VNI change recreates the interface.
+    agent.writeConfig(config(77))
+    await eventually(async () => ((await byReason("InterfaceRecreated")).length === 1 ? true : undefined), {
+      what: "the InterfaceRecreated Event"
+    })
+    expect((await byReason("InterfaceRecreated"))[0]?.note).toContain("vni: 6969 vs 77")
+    // kubectl describe pod reads the core/v1 view, by the pod's name and UID.
+    const core = await kube.api(
+      "GET",
+      `/api/v1/namespaces/default/events?fieldSelector=${encodeURIComponent(`involvedObject.name=lan-0,involvedObject.uid=${uid}`)}`
+    )
+    expect(core.body.items.map((event: { reason: string }) => event.reason).sort()).toEqual([
+      "ConfigRejected",
+      "HookFailed",
+      "InterfaceRecreated"
+    ])
+  })
+
   it("is sent none of 1000 unrelated EndpointSlices churning", async () => {
     const { pod, api: kube } = await start("k8snoise")
     await put(kube, endpointSlice("a", "a-1", ["10.99.0.50"]))

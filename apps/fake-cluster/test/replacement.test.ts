@@ -85,4 +85,38 @@ describe("the example's addresses, stable MACs and announcements", () => {
     const neighbour = await execa("ip", ["-n", await sim.netns("kubelan-0"), "neigh", "show", "192.168.69.2", "dev", "kubelan"])
     expect(neighbour.stdout).toContain(`lladdr ${macBefore}`)
   }, 180_000)
+
+  it("the agents' Events show in kubectl get events and describe pod: a failing hook once with a growing count, a rejected reload, a recreated interface", async () => {
+    const withConfig = (lines: string) => twoReplicas.replace("    vxlan:\n", `${lines}\n    vxlan:\n`)
+    const failingHook = withConfig("    hooks:\n      change: ['sh', '-c', 'echo no route >&2; exit 3']")
+    expect(failingHook).not.toBe(twoReplicas)
+    expect((await sim.kubectl(["apply", "-f", "-"], failingHook)).exitCode).toBe(0)
+    const logOf = async (pod: string) => (await sim.sim(["logs", pod, "-c", "kubelan"])).stdout
+    await waitFor("kubelan-0 to reload", async () => (await logOf("kubelan-0")).includes("config reloaded"))
+    // Membership changes (kubelan-1 replaced) run the failing hook on kubelan-0, more than once.
+    expect((await sim.kubectl(["delete", "pod", "kubelan-1"])).exitCode).toBe(0)
+    const events = async () => (await sim.kubectl(["get", "events", "--field-selector", "involvedObject.name=kubelan-0"])).stdout
+    await waitFor("a HookFailed Event with a count", async () =>
+      /\(x\d+ over .*\)\s+Warning\s+HookFailed\s+pod\/kubelan-0/.test(await events())
+    )
+    expect((await events()).match(/HookFailed/g)).toHaveLength(1)
+    expect(await events()).toMatch(/Warning\s+HookFailed\s+pod\/kubelan-0\s+change hook "sh" failed \(exit 3\): no route/)
+    // A reload the agents refuse, then one that recreates the interface.
+    expect((await sim.kubectl(["apply", "-f", "-"], failingHook.replace("mac: stable", "mac: stable\n      vni: 0"))).exitCode).toBe(0)
+    await waitFor("a ConfigRejected Event", async () =>
+      /Warning\s+ConfigRejected\s+pod\/kubelan-0\s+config reload rejected/.test(await events())
+    )
+    expect((await sim.kubectl(["apply", "-f", "-"], failingHook.replace("mac: stable", "mac: stable\n      vni: 77"))).exitCode).toBe(0)
+    await waitFor("an InterfaceRecreated Event", async () =>
+      /Warning\s+InterfaceRecreated\s+pod\/kubelan-0\s+.*vni: 6969 vs 77/.test(await events())
+    )
+    const described = await sim.kubectl(["describe", "pod", "kubelan-0"])
+    for (const reason of ["HookFailed", "ConfigRejected", "InterfaceRecreated"])
+      expect(described.stdout).toMatch(new RegExp(`Warning\\s+${reason}\\s+.*kubelan\\.io/agent`))
+    // Only create and patch on events were needed: the agents' ServiceAccount may do no more.
+    const canI = (verb: string) =>
+      sim.kubectl(["auth", "can-i", verb, "events.events.k8s.io", "--as=system:serviceaccount:default:kubelan"])
+    expect((await canI("create")).stdout.trim()).toBe("yes")
+    expect((await canI("delete")).stdout.trim()).toBe("no")
+  }, 180_000)
 })

@@ -18,22 +18,25 @@ export const podOrdinal = (podName: string): number | undefined => {
 export const usesOrdinal = (template: string): boolean => /\{[^{}]*\}/.test(template)
 
 /** Why a template can never give an address, whatever the pod: a bad placeholder, no prefix length. */
-export const addressTemplateProblem = (template: string): string | undefined => {
+export const addressTemplateProblem = (template: string, show: Show = JSON.stringify): string | undefined => {
   for (const [, inner = ""] of template.matchAll(placeholder))
-    if (!expression.test(inner)) return `{${inner}} in ${JSON.stringify(template)} is not {ordinal}, {ordinal+N} or {ordinal-N}`
-  if (/[{}]/.test(template.replace(placeholder, ""))) return `${JSON.stringify(template)} has an unmatched brace`
-  if (!/\/\d{1,3}$/.test(template)) return `${JSON.stringify(template)} has no prefix length (like 192.168.69.1/24)`
+    if (!expression.test(inner)) return `${show(`{${inner}}`)} in ${show(template)} is not {ordinal}, {ordinal+N} or {ordinal-N}`
+  if (/[{}]/.test(template.replace(placeholder, ""))) return `${show(template)} has an unmatched brace`
+  if (!/\/\d{1,3}$/.test(template)) return `${show(template)} has no prefix length (like 192.168.69.1/24)`
   return undefined
 }
+
+/** How a value appears in a message (ConfigKeys' `show` cuts a long one short). */
+type Show = (raw: unknown) => string
 
 export type RenderedAddress = { readonly ok: true; readonly cidr: string } | { readonly ok: false; readonly message: string }
 
 /** The address a template gives the pod with this ordinal (undefined: the pod's name has none). */
-export const renderAddress = (template: string, ordinal: number | undefined): RenderedAddress => {
-  const syntax = addressTemplateProblem(template)
+export const renderAddress = (template: string, ordinal: number | undefined, show: Show = JSON.stringify): RenderedAddress => {
+  const syntax = addressTemplateProblem(template, show)
   if (syntax !== undefined) return { ok: false, message: syntax }
   if (ordinal === undefined && usesOrdinal(template))
-    return { ok: false, message: `${JSON.stringify(template)} uses {ordinal}, and the pod's name does not end in -N` }
+    return { ok: false, message: `${show(template)} uses {ordinal}, and the pod's name does not end in -N` }
   const ipv6 = template.replace(placeholder, "").includes(":")
   let negative = false
   const text = template.replace(placeholder, (_, inner: string) => {
@@ -45,9 +48,9 @@ export const renderAddress = (template: string, ordinal: number | undefined): Re
   const [address = "", prefix = ""] = text.split("/")
   const family = addressFamily(address)
   if (negative || family === undefined)
-    return { ok: false, message: `${JSON.stringify(template)} gives ${text} for ordinal ${ordinal}, which is not an IP address` }
+    return { ok: false, message: `${show(template)} gives ${show(text)} for ordinal ${ordinal}, which is not an IP address` }
   const prefixLength = Number(prefix)
-  if (prefixLength > (family === 4 ? 32 : 128)) return { ok: false, message: `${text}: /${prefix} is too long for IPv${family}` }
+  if (prefixLength > (family === 4 ? 32 : 128)) return { ok: false, message: `${show(text)}: /${prefix} is too long for IPv${family}` }
   const special = specialAddressReason(address)
   if (special !== undefined) return { ok: false, message: `${text} is ${special}, not an address for the interface` }
   if (family === 4 && prefixLength < 31) {

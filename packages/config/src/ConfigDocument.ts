@@ -9,6 +9,7 @@ export const toConfigDocument = (config: KubelanConfig) => ({
   namespace: config.namespace,
   services: config.services,
   pod_name: config.podName,
+  pod_uid: config.podUid,
   vxlan: {
     interface: config.vxlan.interface,
     vni: config.vxlan.vni,

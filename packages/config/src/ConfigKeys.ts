@@ -208,6 +208,12 @@ export const configKeys = {
     text((value) => (value === "" || /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(value) ? undefined : `${show(value)} is not a pod name`)),
     "name of this pod, for a stable MAC (set from metadata.name); empty = the host name, which is the pod's name in a pod"
   ),
+  podUid: key(
+    "pod_uid",
+    "",
+    text((value) => (value === "" || /^[0-9a-f-]{1,64}$/i.test(value) ? undefined : `${show(value)} is not a UID`)),
+    "UID of this pod (set from metadata.uid), so its Events show in kubectl describe pod"
+  ),
   services: key("services", [], list(checkService), "Services whose pods form the LAN: namespace/name, or name in this pod's namespace"),
   vxlanInterface: key("vxlan.interface", "kubelan", text(interfaceNameProblem), "name of the VXLAN interface"),
   vxlanVni: key("vxlan.vni", 6969, integer(1, 16_777_215), "VXLAN network identifier, 1..16777215"),
@@ -227,7 +233,7 @@ export const configKeys = {
   vxlanAddress: key(
     "vxlan.address",
     [],
-    list(addressTemplateProblem),
+    list((item) => addressTemplateProblem(item, show)),
     "addresses the interface gets and keeps, as CIDRs; {ordinal}, {ordinal+N}, {ordinal-N} from a StatefulSet pod's name (hexadecimal inside IPv6)"
   ),
   vxlanAnnounce: key(

@@ -30,6 +30,8 @@ export interface WatchOptions {
   readonly settleMillis?: number
   /** How often the file is looked at even without a change event (a replaced directory sends none). */
   readonly pollMillis?: number
+  /** Told of a reload that was refused (after it is logged): the agent records an Event. */
+  readonly rejected?: (problems: ReadonlyArray<ConfigProblem>) => Effect.Effect<void>
 }
 
 const sameConfig = (a: LoadedConfig, b: LoadedConfig) =>
@@ -117,6 +119,7 @@ const make = Effect.fnUntraced(function* (options: LoadOptions, alreadyLoaded: L
             : yield* watchOptions.check(reloaded, running)
       if (problems.length > 0 || reloaded instanceof ConfigError) {
         yield* Effect.logWarning("config reload rejected, keeping the running config", { problems: problems.map(formatProblem) })
+        if (watchOptions.rejected !== undefined) yield* watchOptions.rejected(problems)
         return
       }
       const plan = planReload(running, reloaded)

@@ -41,6 +41,8 @@ export interface KubelanConfig {
   readonly namespace: string
   /** This pod's name ("" = the host name). */
   readonly podName: string
+  /** This pod's UID ("" = unknown: its Events then name it without one). */
+  readonly podUid: string
   /** Always `ns/name`: names without a namespace are qualified with `namespace`. */
   readonly services: ReadonlyArray<string>
   readonly vxlan: VxlanConfig

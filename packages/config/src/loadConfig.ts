@@ -4,7 +4,7 @@ import { resolve } from "node:path"
 import { Effect } from "effect"
 import { podOrdinal, renderAddress } from "./AddressTemplate.ts"
 import { ConfigError, type ConfigProblem } from "./ConfigError.ts"
-import { type ConfigKeyName, type ConfigValues, configKeys, keyNames } from "./ConfigKeys.ts"
+import { type ConfigKeyName, type ConfigValues, configKeys, keyNames, show } from "./ConfigKeys.ts"
 import { readEnv } from "./EnvSource.ts"
 import { defaultSearchDirs, findConfigFile, type RawValues, readConfigFile } from "./FileSource.ts"
 import type { KubelanConfig } from "./KubelanConfig.ts"
@@ -102,7 +102,7 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
     })
   const addresses: Array<string> = []
   for (const template of v.vxlanAddress) {
-    const rendered = renderAddress(template, podOrdinal(podName))
+    const rendered = renderAddress(template, podOrdinal(podName), show)
     if (!rendered.ok) problems.push({ key: "vxlan.address", origin: origins.vxlanAddress, message: `pod ${podName}: ${rendered.message}` })
     else if (!addresses.includes(rendered.cidr)) addresses.push(rendered.cidr)
   }
@@ -118,6 +118,7 @@ export const loadConfigSync = (options: LoadOptions = {}): LoadedConfig | Config
       ip: v.ip,
       namespace: v.namespace,
       podName,
+      podUid: v.podUid,
       services,
       vxlan: {
         interface: v.vxlanInterface,

@@ -103,11 +103,11 @@ describe("loadConfig", () => {
     const problemsFor = (hostname: string, env: Record<string, string> = {}) => problems({ configPath: file, hostname, env }).join("\n")
     expect(problemsFor("kubelan-254")).toMatch(/vxlan\.address.*pod kubelan-254: 192\.168\.69\.255\/24 is the broadcast address/)
     expect(envProblems("10.0.1.{ordinal}/24")).toMatch(/10\.0\.1\.0\/24 is the network address/)
-    expect(problemsFor("kubelan-300")).toMatch(/vxlan\.address.*pod kubelan-300: .*gives 192\.168\.69\.301\/24.*not an IP address/)
+    expect(problemsFor("kubelan-300")).toMatch(/vxlan\.address.*pod kubelan-300: .*gives "192\.168\.69\.301\/24".*not an IP address/)
     expect(problemsFor("frontend")).toMatch(/vxlan\.address.*pod frontend: .*uses \{ordinal\}.*does not end in -N/)
     expect(envProblems("10.0.0.{index}/24")).toMatch(/KL_VXLAN_ADDRESS.*\{index\}.*is not \{ordinal\}/)
     expect(envProblems("10.0.0.{ordinal}")).toMatch(/no prefix length/)
-    expect(envProblems("10.0.0.{ordinal-1}/24")).toMatch(/gives 10\.0\.0\.-1\/24/)
+    expect(envProblems("10.0.0.{ordinal-1}/24")).toMatch(/gives "10\.0\.0\.-1\/24"/)
     expect(envProblems("10.0.0.{ordinal}/40")).toMatch(/too long for IPv4/)
     expect(envProblems("127.0.0.{ordinal+2}/8")).toMatch(/loopback/)
     expect(

@@ -86,36 +86,46 @@ const statusMessage = (body: string) => {
   return body.slice(0, 200)
 }
 
+/** A request body and its content type (a POST's JSON, a PATCH's merge patch). */
+interface Body {
+  readonly method: "POST" | "PATCH"
+  readonly contentType: string
+  readonly text: string
+}
+
 /**
- * One GET with the kubeconfig's credentials and TLS settings applied by client-node. Every
- * failure before an answer (no cluster, credentials, the transport) reaches `onError`; aborting
- * `signal` ends the request.
+ * One request (a GET unless `body` says otherwise) with the kubeconfig's credentials and TLS
+ * settings applied by client-node. Every failure before an answer (no cluster, credentials, the
+ * transport) reaches `onError`; aborting `signal` ends the request.
  */
 const send = (
   config: KubeConfig,
   path: string,
   signal: AbortSignal,
   onResponse: (response: IncomingMessage) => void,
-  onError: (reason: string) => void
+  onError: (reason: string) => void,
+  body?: Body
 ) => {
   const server = config.getCurrentCluster()?.server
   if (server === undefined) return onError("the kubeconfig has no current cluster")
   const url = new URL(server.replace(/\/$/, "") + path)
-  const options: RequestOptions = { method: "GET", headers: { accept: "application/json", "user-agent": "kubelan" }, signal }
+  const headers: Record<string, string> = { accept: "application/json", "user-agent": "kubelan" }
+  if (body !== undefined) headers["content-type"] = body.contentType
+  const options: RequestOptions = { method: body?.method ?? "GET", headers, signal }
   config.applyToHTTPSOptions(options).then(
     () => {
       const request = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, onResponse)
       request.on("error", (error) => onError(error.message))
       // A silent peer must not keep a dead connection open: keepalive probes find it.
       request.on("socket", (socket) => socket.setKeepAlive(true, 30_000))
-      request.end()
+      request.end(body?.text)
     },
     (error: unknown) => onError(error instanceof Error ? error.message : String(error))
   )
 }
 
-/** GET as JSON: the parsed body of a 200, else the server's status and message. */
-const getJson = (config: KubeConfig, path: string, operation: string) =>
+/** GET (or the body's method) as JSON: the parsed body of a 2xx, else the server's status and message. */
+const requestJson = (config: KubeConfig, path: string, operation: string, body?: Body) =>
   Effect.callback<unknown, KubernetesApiError>((resume, signal) => {
     const fail = (status: number | undefined, reason: string) => resume(Effect.fail(new KubernetesApiError({ operation, status, reason })))
     send(
@@ -123,24 +133,35 @@ const getJson = (config: KubeConfig, path: string, operation: string) =>
       path,
       signal,
       (response) => {
-        let body = ""
+        let answer = ""
         response.setEncoding("utf8")
         response.on("data", (chunk: string) => {
-          body += chunk
+          answer += chunk
         })
         response.on("end", () => {
-          if (response.statusCode !== 200) return fail(response.statusCode, statusMessage(body))
+          const status = response.statusCode ?? 0
+          if (status < 200 || status > 299) return fail(response.statusCode, statusMessage(answer))
           try {
-            resume(Effect.succeed(JSON.parse(body)))
+            resume(Effect.succeed(JSON.parse(answer)))
           } catch {
-            fail(200, `the answer is not JSON: ${body.slice(0, 200)}`)
+            fail(status, `the answer is not JSON: ${answer.slice(0, 200)}`)
           }
         })
         response.on("error", (error) => fail(undefined, error.message))
       },
-      (reason) => fail(undefined, reason)
+      (reason) => fail(undefined, reason),
+      body
     )
   })
+const getJson = (config: KubeConfig, path: string, operation: string) => requestJson(config, path, operation)
+
+/** POST a JSON object to a collection: the server's answer, or its status and message. */
+export const createJson = (config: KubeConfig, path: string, object: unknown, operation: string) =>
+  requestJson(config, path, operation, { method: "POST", contentType: "application/json", text: JSON.stringify(object) })
+
+/** A JSON merge patch of one object. */
+export const mergePatchJson = (config: KubeConfig, path: string, patch: unknown, operation: string) =>
+  requestJson(config, path, operation, { method: "PATCH", contentType: "application/merge-patch+json", text: JSON.stringify(patch) })
 
 const pageSize = 500
 

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process"
 import { Context, Effect, Layer, Queue } from "effect"
+import { EventRecorder } from "./Events.ts"
 import { count } from "./Metrics.ts"
 
 /** A hook invocation: the user's argv and the env the original defined for it. */
@@ -102,7 +103,17 @@ export const runHook = (run: HookRun) =>
     })
   })
 
+/** The last line a hook printed, for its Event: enough to say why, short enough to aggregate. */
+const lastLine = (output: string) =>
+  output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .at(-1)
+    ?.slice(0, 200)
+
 const make = Effect.gen(function* () {
+  const events = yield* EventRecorder
   const queue = yield* Queue.unbounded<HookRun>()
   yield* Effect.gen(function* () {
     const run = yield* Queue.take(queue)
@@ -120,6 +131,18 @@ const make = Effect.gen(function* () {
     else if (outcome.result === "timeout")
       yield* Effect.logWarning(`${run.hook} hook killed after ${run.timeoutMillis}ms (hooks.timeout)`, fields)
     else yield* Effect.logWarning(`${run.hook} hook failed`, fields)
+    if (outcome.result !== "ok") {
+      const said = lastLine(outcome.output)
+      yield* events.record({
+        type: "Warning",
+        reason: outcome.result === "timeout" ? "HookTimedOut" : "HookFailed",
+        action: "RunHook",
+        note:
+          outcome.result === "timeout"
+            ? `${run.hook} hook ${JSON.stringify(run.argv[0])} killed after ${run.timeoutMillis}ms (hooks.timeout)`
+            : `${run.hook} hook ${JSON.stringify(run.argv[0])} failed (exit ${outcome.exitCode ?? "unknown"})${said === undefined ? "" : `: ${said}`}`
+      })
+    }
     yield* count("hookRuns", { hook: run.hook, result: outcome.result })
   }).pipe(Effect.forever, Effect.forkScoped)
   return Hooks.of({ enqueue: (run) => Queue.offer(queue, run).pipe(Effect.asVoid) })

@@ -3,6 +3,7 @@ import { Discovery, type MembershipSnapshot } from "@kubelan/discovery"
 import { type InterfaceLock, type KernelChange, Netlink, type Underlay } from "@kubelan/netlink"
 import { Cause, Context, Duration, Effect, FiberHandle, Layer, Queue, Ref, Schedule, Stream } from "effect"
 import { announcementRepeats, planAnnouncement } from "./Announcements.ts"
+import { EventRecorder } from "./Events.ts"
 import { Hooks } from "./Hooks.ts"
 import { count, gauge, Metrics, metricNames } from "./Metrics.ts"
 import {
@@ -56,6 +57,7 @@ const make = Effect.gen(function* () {
   const hooks = yield* Hooks
   const status = yield* Status
   const metrics = yield* Metrics
+  const events = yield* EventRecorder
   for (const [name, type, help] of Object.values(metricNames)) metrics.declare(name, type, help)
 
   const cues = yield* Queue.unbounded<Cue>()
@@ -97,8 +99,15 @@ const make = Effect.gen(function* () {
     const action = result.action === "adopted" && previous?.ifindex === result.ifindex ? previous.action : result.action
     yield* count("interfaceEnsures", { action: result.action })
     const fields = { interface: spec.name, ifindex: result.ifindex, vni: spec.vni, port: spec.port, local: spec.local, mtu: spec.mtu }
-    if (result.action === "recreated") yield* Effect.logWarning(`recreated interface ${spec.name}: ${result.reasons.join(", ")}`, fields)
-    else if (result.action === "created") yield* Effect.logInfo(`created interface ${spec.name}`, fields)
+    if (result.action === "recreated") {
+      yield* Effect.logWarning(`recreated interface ${spec.name}: ${result.reasons.join(", ")}`, fields)
+      yield* events.record({
+        type: "Warning",
+        reason: "InterfaceRecreated",
+        action: "Recreate",
+        note: `recreated interface ${spec.name} (its peers' traffic paused while it was made again): ${result.reasons.join(", ")}`
+      })
+    } else if (result.action === "created") yield* Effect.logInfo(`created interface ${spec.name}`, fields)
     else if (plan.changed) yield* Effect.logInfo(`adopted interface ${spec.name}`, fields)
     const runsUp = result.action !== "adopted" && config.hooks.up.length > 0
     yield* status.update((current) => ({

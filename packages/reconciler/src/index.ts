@@ -1,5 +1,6 @@
 export * from "./desiredPeers.ts"
 export * from "./diffPeers.ts"
+export * as Events from "./Events.ts"
 export * as Hooks from "./Hooks.ts"
 export * as Metrics from "./Metrics.ts"
 export * as Plan from "./Plan.ts"

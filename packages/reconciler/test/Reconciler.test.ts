@@ -5,7 +5,7 @@ import { MemoryNetlink, Netlink, NetlinkCommandError } from "@kubelan/netlink"
 import { Context, Effect, Exit, Layer, Logger, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect } from "vitest"
-import { Hooks, Metrics, Reconciler, Status } from "../src/index.ts"
+import { Events, Hooks, Metrics, Reconciler, Status } from "../src/index.ts"
 
 const load = (members: string, extra: Record<string, string> = {}): LoadedConfig => {
   const loaded = loadConfigSync({
@@ -31,12 +31,14 @@ const harness = (initial: LoadedConfig, options: { wrap?: (memory: Memory) => Ne
       })
     })
     const configLayer = Layer.succeed(ConfigSource.ConfigSource, manual.service)
+    const events = yield* Events.makeMemory
     const deps = Layer.mergeAll(
+      Layer.succeed(Events.EventRecorder, events.recorder),
       configLayer,
       Layer.succeed(Netlink, options.wrap?.(memory) ?? memory.netlink),
       StaticDiscovery.layer.pipe(Layer.provide(configLayer)),
       Status.layer("static"),
-      Hooks.layer.pipe(Layer.provideMerge(Metrics.layer))
+      Hooks.layer.pipe(Layer.provideMerge(Metrics.layer), Layer.provide(Layer.succeed(Events.EventRecorder, events.recorder)))
     )
     const context = yield* Layer.build(Reconciler.layer.pipe(Layer.provideMerge(deps), Layer.provide(Logger.layer([capture]))))
     const status = Context.get(context, Status.Status)
@@ -53,7 +55,7 @@ const harness = (initial: LoadedConfig, options: { wrap?: (memory: Memory) => Ne
         }
         return yield* Effect.die(new Error("timed out"))
       })
-    return { manual, memory, status, fdb, waitFor, reconciler, metrics, logs }
+    return { manual, memory, status, fdb, waitFor, reconciler, metrics, logs, events: events.recorded }
   })
 
 describe("Reconciler", () => {
@@ -92,6 +94,15 @@ describe("Reconciler", () => {
       yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.5", { KL_VXLAN_VNI: "77" }))
       const second = yield* h.waitFor(Effect.map(h.status.get, (s) => (s.interface?.vni === 77 ? s.interface : undefined)))
       expect(second.action).toBe("recreated")
+      // A Warning Event says so, and why.
+      expect(yield* h.events).toEqual([
+        {
+          type: "Warning",
+          reason: "InterfaceRecreated",
+          action: "Recreate",
+          note: "recreated interface kubelan (its peers' traffic paused while it was made again): vni: 6969 vs 77"
+        }
+      ])
       expect(second.ifindex).not.toBe(first.ifindex)
       yield* h.waitFor(Effect.map(h.fdb, (fdb) => (fdb.length === 2 ? true : undefined)))
     })
