@@ -9,7 +9,7 @@ import { makeFdbWriter } from "./FdbWriter.ts"
 import { parseAddresses, parseDefaultRoute, parseLinks, zeroMac } from "./Iproute2Json.ts"
 import { type MemberFilterSpec, parseFilterState, renderFilter, renderRemoval } from "./MemberFilter.ts"
 import { addressChanges, monitorChanges } from "./MonitorLines.ts"
-import { type FdbDiff, type InterfaceLock, type KernelChange, Netlink } from "./Netlink.ts"
+import { type FdbDiff, type InterfaceLock, type KernelChange, listening, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
 import { dyingWithParent, onPath, spawnTool } from "./Processes.ts"
 import { type Underlay, underlayForAddress, underlayFromDefaultRoute } from "./Underlay.ts"
@@ -290,7 +290,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
   const monitor = (
     tool: "ip" | "bridge",
     args: ReadonlyArray<string>,
-    parse: (lines: ReadonlyArray<string>) => ReadonlyArray<KernelChange>
+    parse: (lines: ReadonlyArray<string>) => ReadonlyArray<KernelChange>,
+    opens: boolean
   ) =>
     Stream.callback<KernelChange, NetlinkCommandError>((queue) =>
       Effect.acquireRelease(
@@ -328,6 +329,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
             for (const change of parse(lines)) Queue.offerUnsafe(queue, change)
           })
           child.stdout?.on("error", () => {})
+          // Started: its netlink socket is open a moment later, before any pass this cue starts reads.
+          if (opens) child.once("spawn", () => Queue.offerUnsafe(queue, listening))
           child.once("error", (error) => stopped(`could not start: ${error.message}`))
           child.once("exit", (code, signal) => stopped(`exit ${code ?? signal}`))
           return child
@@ -342,11 +345,11 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
    * it only when the agent keeps addresses.
    */
   const changes = (name: string, watch?: { readonly addresses: boolean }) => {
-    const linkAndFdb = monitor("bridge", [...namespaceArgs, "monitor", "link", "fdb"], (lines) => monitorChanges(lines, name))
+    const linkAndFdb = monitor("bridge", [...namespaceArgs, "monitor", "link", "fdb"], (lines) => monitorChanges(lines, name), true)
     return watch?.addresses === true
       ? Stream.merge(
           linkAndFdb,
-          monitor("ip", [...namespaceArgs, "-oneline", "monitor", "address"], (lines) => addressChanges(lines, name))
+          monitor("ip", [...namespaceArgs, "-oneline", "monitor", "address"], (lines) => addressChanges(lines, name), false)
         )
       : linkAndFdb
   }

@@ -3,7 +3,7 @@ import type { Announcement, AnnouncementPlan } from "./Announce.ts"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import type { MemberFilterSpec, MemberFilterState } from "./MemberFilter.ts"
-import { type FdbDiff, type KernelChange, Netlink } from "./Netlink.ts"
+import { type FdbDiff, type KernelChange, listening, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
 import { type InterfaceAddresses, underlayForAddress } from "./Underlay.ts"
 import type { LinkState, VxlanSpec } from "./Vxlan.ts"
@@ -221,7 +221,16 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
       return false
     })
 
-  const changes = (name: string) => Stream.fromPubSub(events).pipe(Stream.filter((change) => change.detail.includes(name)))
+  // Subscribed before `listening` is sent: nothing published after it is missed.
+  const changes = (name: string) =>
+    Stream.unwrap(
+      Effect.map(PubSub.subscribe(events), (subscription) =>
+        Stream.concat(
+          Stream.succeed(listening),
+          Stream.fromSubscription(subscription).pipe(Stream.filter((change) => change.detail.includes(name)))
+        )
+      )
+    )
 
   const lockInterface = (name: string) =>
     Effect.suspend(() => {

@@ -38,7 +38,15 @@ export interface KernelChange {
    * lost events), which means: read everything.
    */
   readonly entries?: ReadonlyArray<FloodEntryChange>
+  /**
+   * The first change of every stream: the monitor now receives the kernel's changes. Anything
+   * before it went unseen: read everything.
+   */
+  readonly listening?: true
 }
+
+/** The change every `changes` stream opens with. */
+export const listening: KernelChange = { kind: "link", detail: "the kernel monitor is listening", listening: true }
 
 export interface InterfaceLock {
   readonly name: string
@@ -71,7 +79,10 @@ export class Netlink extends Context.Service<
     readonly applyMemberFilter: (spec: MemberFilterSpec) => Effect.Effect<MemberFilterState, NetlinkError>
     /** Takes the interface's filter away; none there is no error. */
     readonly removeMemberFilter: (name: string, family: 4 | 6) => Effect.Effect<void, NetlinkError>
-    /** Link and FDB changes on the named interface, as they happen, and its address changes when asked. */
+    /**
+     * Link and FDB changes on the named interface, as they happen, and its address changes when
+     * asked; it opens with `listening` once it receives them.
+     */
     readonly changes: (name: string, watch?: { readonly addresses: boolean }) => Stream.Stream<KernelChange, NetlinkError>
     /**
      * Takes the interface for this agent until `release` (or the process ends, even by SIGKILL):

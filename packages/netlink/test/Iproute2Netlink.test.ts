@@ -116,12 +116,14 @@ describe("iproute2 netlink", () => {
         const netlink = yield* Netlink
         yield* netlink.ensureVxlan(spec())
         yield* netlink.applyFdb("kl0", { add: ["10.99.0.11"], remove: [] })
-        const seen = yield* netlink.changes("kl0").pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+        // It opens with `listening`, then the change.
+        const seen = yield* netlink.changes("kl0").pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
         yield* Effect.sleep("300 millis")
         yield* Effect.promise(() =>
           run("bridge", ["-n", net.pods[0]?.netns ?? "", "fdb", "del", "00:00:00:00:00:00", "dev", "kl0", "dst", "10.99.0.11"])
         )
-        const [change] = yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
+        const [opening, change] = yield* Fiber.join(seen).pipe(Effect.timeout("5 seconds"))
+        expect(opening?.listening).toBe(true)
         expect(change?.kind).toBe("fdb")
         expect(change?.detail).toContain("Deleted 00:00:00:00:00:00 dev kl0 dst 10.99.0.11")
         yield* netlink.deleteVxlan("kl0")

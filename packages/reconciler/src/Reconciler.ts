@@ -1,7 +1,7 @@
 import { ConfigSource, type KubelanConfig } from "@kubelan/config"
 import { Discovery, type MembershipSnapshot } from "@kubelan/discovery"
-import { type InterfaceLock, type KernelChange, Netlink, type Underlay } from "@kubelan/netlink"
-import { Cause, Context, Duration, Effect, FiberHandle, Layer, Queue, Ref, Schedule, Stream } from "effect"
+import { type InterfaceLock, Netlink, type Underlay } from "@kubelan/netlink"
+import { Cause, Context, Deferred, Duration, Effect, FiberHandle, Layer, Queue, Ref, Schedule, Stream } from "effect"
 import { announcementRepeats, planAnnouncement } from "./Announcements.ts"
 import { EventRecorder } from "./Events.ts"
 import { Hooks } from "./Hooks.ts"
@@ -64,6 +64,8 @@ const make = Effect.gen(function* () {
   const cue = (reason: Cue) => Queue.offer(cues, reason).pipe(Effect.asVoid)
   const latestSnapshot = yield* Ref.make<MembershipSnapshot | undefined>(undefined)
   const retryTimer = yield* FiberHandle.make<void, never>()
+  // The first pass waits (briefly) for the kernel monitor: a change between them would go unseen.
+  const monitorListening = yield* Deferred.make<void>()
   // The announcements of the interface as it is now: a newer one replaces those still to come.
   const announcer = yield* FiberHandle.make<void, never>()
   const reportedAnnounceProblems = yield* Ref.make(new Set<string>())
@@ -301,6 +303,7 @@ const make = Effect.gen(function* () {
       )
     })
     const run = Effect.gen(function* () {
+      yield* Deferred.await(monitorListening).pipe(Effect.timeoutOption("2 seconds"))
       for (;;) {
         const batch = yield* Queue.takeAll(cues)
         // The kernel echoing this agent's own batch is no news: nothing to read, nothing to do.
@@ -354,22 +357,14 @@ const make = Effect.gen(function* () {
     Stream.changes,
     Stream.switchMap((watched) => {
       const [name = "", addresses] = watched.split(" ")
-      // A monitor started again may have missed changes while it was down: it opens with a cue
-      // that reads everything (no link named), as a resync would.
-      let restarted = false
-      const monitor = Stream.suspend(() => {
-        const changes = netlink.changes(name, { addresses: addresses !== undefined })
-        if (!restarted) {
-          restarted = true
-          return changes
-        }
-        return Stream.concat(Stream.succeed<KernelChange>({ kind: "link", detail: "the kernel monitor started again" }), changes)
-      })
-      return monitor.pipe(
+      // Every start of the monitor opens with `listening`, a cue that reads everything (no link
+      // named), as a resync would: a monitor started again may have missed changes while down.
+      return netlink.changes(name, { addresses: addresses !== undefined }).pipe(
         Stream.tapError((error) => Effect.logWarning(`kernel monitor for ${name} failed, restarting it in 1s: ${error.message}`)),
         Stream.retry(Schedule.spaced("1 second"))
       )
     }),
+    // The cue first, then the first pass may start: it takes the cue in its batch.
     Stream.runForEach((change) =>
       cue(
         change.kind === "link"
@@ -381,7 +376,7 @@ const make = Effect.gen(function* () {
             : change.entries === undefined
               ? "kernel-fdb"
               : { trigger: "kernel-fdb", entries: change.entries }
-      )
+      ).pipe(Effect.andThen(change.listening === true ? Deferred.succeed(monitorListening, undefined) : Effect.void))
     ),
     Effect.forkScoped
   )
