@@ -2,12 +2,13 @@ import type { DiscoveryBackend } from "@kubelan/config"
 import { type ConfigProblem, ConfigSource, formatProblem, type LoadedConfig, type LoadOptions } from "@kubelan/config"
 import { type Discovery, StaticDiscovery } from "@kubelan/discovery"
 import { Iproute2Netlink } from "@kubelan/netlink"
-import { Events, Hooks, Metrics, Reconciler, Status } from "@kubelan/reconciler"
+import { Events, Hooks, Metrics } from "@kubelan/reconciler"
 import { Context, Effect, Layer, Queue, Stream } from "effect"
 import { routes } from "./HttpApi.ts"
 import * as HttpServer from "./HttpServer.ts"
 import * as KubernetesEvents from "./KubernetesEvents.ts"
 import * as Logging from "./Logging.ts"
+import * as Networks from "./Networks.ts"
 import { preflight } from "./Preflight.ts"
 
 /** Log level follows reloads: the only setting applied outside the reconciler and discovery. */
@@ -85,9 +86,9 @@ export const agentLayer = (loaded: LoadedConfig, load: LoadOptions) => {
     })
   )
   const backend = loaded.config.discovery.backend
-  const base = Layer.mergeAll(config, netlink, Status.layer(backend), Metrics.layer).pipe(Layer.provideMerge(events))
+  const base = Layer.mergeAll(config, netlink, Metrics.layer).pipe(Layer.provideMerge(events))
   const services = Layer.mergeAll(discoveryLayer(backend), Hooks.layer).pipe(Layer.provideMerge(base))
-  const reconciler = Reconciler.layer.pipe(Layer.provideMerge(services))
+  const networks = Networks.layer(backend).pipe(Layer.provideMerge(services))
   const http = HttpServer.layer(loaded.config.httpAddress, routes)
-  return Layer.mergeAll(http, followLogLevel, reloadOnHangup).pipe(Layer.provideMerge(reconciler))
+  return Layer.mergeAll(http, followLogLevel, reloadOnHangup).pipe(Layer.provideMerge(networks))
 }

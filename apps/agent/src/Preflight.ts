@@ -11,27 +11,34 @@ import { Effect, Option } from "effect"
 const factsFor = (loaded: LoadedConfig, running: LoadedConfig | undefined) =>
   Effect.gen(function* () {
     const netlink = yield* Netlink
-    const name = loaded.config.vxlan.interface
+    const names = loaded.config.networks.map((network) => network.vxlan.interface)
     const addresses = new Set(
       Object.values(networkInterfaces())
         .flatMap((entries) => entries ?? [])
         .map((entry) => entry.address)
     )
-    const existing = yield* netlink.readLink(name).pipe(Effect.orElseSucceed(() => Option.none()))
-    // The running agent's own interface is locked by itself; any other name must be free.
-    const ours = running?.config.vxlan.interface === name
-    const interfaceLocked = ours
-      ? false
-      : yield* netlink.lockInterface(name).pipe(
+    const existingLinks = new Map<string, { kind: string | undefined }>()
+    const lockedInterfaces = new Set<string>()
+    // The running agent's own interfaces are locked by itself; any other name must be free.
+    const ours = new Set(running?.config.networks.map((network) => network.vxlan.interface) ?? [])
+    for (const name of names) {
+      const existing = yield* netlink.readLink(name).pipe(Effect.orElseSucceed(() => Option.none()))
+      if (Option.isSome(existing)) existingLinks.set(name, { kind: existing.value.kind })
+      const locked =
+        !ours.has(name) &&
+        (yield* netlink.lockInterface(name).pipe(
           Effect.flatMap((lock) => lock.release),
           Effect.as(false),
           Effect.orElseSucceed(() => true)
-        )
+        ))
+      if (locked) lockedInterfaces.add(name)
+    }
+    const filtered = loaded.config.networks.some((network) => network.vxlan.filter)
     return {
       addresses,
-      existingLink: Option.match(existing, { onNone: () => undefined, onSome: (link) => ({ kind: link.kind }) }),
-      interfaceLocked,
-      iptablesRestore: !loaded.config.vxlan.filter || (onPath("iptables-restore") && onPath("ip6tables-restore"))
+      existingLinks,
+      lockedInterfaces,
+      iptablesRestore: !filtered || (onPath("iptables-restore") && onPath("ip6tables-restore"))
     } satisfies HostFacts
   })
 

@@ -4,6 +4,7 @@ import {
   configKeys,
   describeOrigin,
   formatProblem,
+  isNetworkKey,
   keyNames,
   type LoadedConfig,
   loadConfigSync,
@@ -44,12 +45,28 @@ const valueAt = (document: unknown, path: string): unknown =>
 
 const printConfig = (loaded: LoadedConfig, json: boolean) => {
   const document = toConfigDocument(loaded.config)
-  const rows = keyNames.map((name) => ({
-    key: configKeys[name].path,
-    env: configKeys[name].env,
-    value: valueAt(document, configKeys[name].path),
-    source: describeOrigin(loaded.origins[name])
-  }))
+  const { networks, networksListed } = loaded.config
+  // With a networks list, each network's keys are rows of their own: networks[1].vxlan.vni.
+  const rows = [
+    ...keyNames
+      .filter((name) => !networksListed || !isNetworkKey(name))
+      .map((name) => ({
+        key: configKeys[name].path,
+        env: configKeys[name].env,
+        value: valueAt(document, configKeys[name].path),
+        source: describeOrigin(loaded.origins[name])
+      })),
+    ...(networksListed
+      ? networks.flatMap((_, index) =>
+          keyNames.filter(isNetworkKey).map((name) => ({
+            key: `networks[${index}].${configKeys[name].path}`,
+            env: `KL_NETWORKS_${index}_${configKeys[name].env.slice(3)}`,
+            value: valueAt((document as { networks?: ReadonlyArray<unknown> }).networks?.[index], configKeys[name].path),
+            source: describeOrigin(loaded.networkOrigins[index]?.[name] ?? { kind: "default" })
+          }))
+        )
+      : [])
+  ]
   if (json) return process.stdout.write(`${JSON.stringify({ file: loaded.file ?? null, keys: rows }, null, 2)}\n`)
   process.stdout.write(`# config file: ${loaded.file ?? "none found"}\n`)
   const width = Math.max(...rows.map((row) => `${row.key}: ${JSON.stringify(row.value)}`.length))

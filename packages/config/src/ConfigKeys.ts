@@ -299,5 +299,26 @@ export type ConfigKeyName = keyof typeof configKeys
 export type ConfigValues = { readonly [K in ConfigKeyName]: (typeof configKeys)[K] extends KeySpec<infer A> ? A : never }
 
 export const keyNames = Object.keys(configKeys) as ReadonlyArray<ConfigKeyName>
+
+/**
+ * The keys one network needs: at the top level they make the original's single network; in a
+ * `networks` entry, one of several. The rest are the agent's own.
+ */
+export const networkKeyNames: ReadonlyArray<ConfigKeyName> = [
+  "services",
+  "vxlanInterface",
+  "vxlanVni",
+  "vxlanPort",
+  "vxlanMtu",
+  "vxlanMac",
+  "vxlanAddress",
+  "vxlanAnnounce",
+  "vxlanFilter",
+  "hooksUp",
+  "hooksChange",
+  "hooksTimeout",
+  "peersInclude"
+]
+export const isNetworkKey = (name: ConfigKeyName) => networkKeyNames.includes(name)
 export const keyByPath: ReadonlyMap<string, ConfigKeyName> = new Map(keyNames.map((name) => [configKeys[name].path, name]))
 export const keyByEnv: ReadonlyMap<string, ConfigKeyName> = new Map(keyNames.map((name) => [configKeys[name].env, name]))

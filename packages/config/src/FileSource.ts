@@ -3,7 +3,7 @@ import { join, resolve } from "node:path"
 import { isMap, parseDocument } from "yaml"
 import type { ConfigProblem } from "./ConfigError.ts"
 import type { ConfigKeyName } from "./ConfigKeys.ts"
-import { keyByPath } from "./ConfigKeys.ts"
+import { isNetworkKey, keyByPath } from "./ConfigKeys.ts"
 import type { Origin } from "./Origin.ts"
 
 export const configFileName = "kubelan.yaml"
@@ -14,10 +14,23 @@ const maxAliases = 100
 /** Where the original looked for `kubelan.yaml`, in order. */
 export const defaultSearchDirs: ReadonlyArray<string> = ["/run/config", "."]
 
+export type RawValue = { readonly raw: unknown; readonly origin: Origin }
+
+/** One `networks` entry as a source gave it: its name and its per-network keys. */
+export interface RawNetwork {
+  readonly name: RawValue | undefined
+  readonly values: ReadonlyMap<ConfigKeyName, RawValue>
+}
+
 export interface RawValues {
-  readonly values: ReadonlyMap<ConfigKeyName, { readonly raw: unknown; readonly origin: Origin }>
+  readonly values: ReadonlyMap<ConfigKeyName, RawValue>
+  /** `networks` entries by index; absent when the source does not use the form. */
+  readonly networks?: ReadonlyMap<number, RawNetwork> | undefined
   readonly problems: ReadonlyArray<ConfigProblem>
 }
+
+/** At most this many networks: each is an interface, its FDB and a reconcile loop. */
+export const maxNetworks = 16
 
 export const findConfigFile = (searchDirs: ReadonlyArray<string>): string | undefined =>
   searchDirs.map((dir) => resolve(join(dir, configFileName))).find((path) => existsSync(path))
@@ -53,13 +66,35 @@ export const readConfigFile = (path: string): RawValues => {
   if (document.contents !== null && !isMap(document.contents)) {
     return { values, problems: [{ key: "config", origin, message: "the file must be a YAML mapping of keys to values" }] }
   }
-  const walk = (node: Record<string, unknown>, prefix: string) => {
+  let networks: Map<number, RawNetwork> | undefined
+  /** Keys into `into`: at the top level any key, in a networks entry (`within`) only per-network ones. */
+  const walk = (node: Record<string, unknown>, prefix: string, into: Map<ConfigKeyName, RawValue>, within?: string) => {
     for (const [name, raw] of Object.entries(node)) {
       const path = prefix === "" ? name : `${prefix}.${name}`
+      const shown = within === undefined ? path : `${within}.${path}`
       const keyName = keyByPath.get(path)
-      if (keyName !== undefined) values.set(keyName, { raw, origin })
-      else if (isPlainObject(raw) && [...keyByPath.keys()].some((known) => known.startsWith(`${path}.`))) walk(raw, path)
-      else problems.push({ key: path, origin, message: "unknown key" })
+      if (within === undefined && path === "networks") readNetworks(raw)
+      else if (within !== undefined && path === "name") continue
+      else if (keyName !== undefined && (within === undefined || isNetworkKey(keyName))) into.set(keyName, { raw, origin })
+      else if (keyName !== undefined) problems.push({ key: shown, origin, message: "is not a network's setting: set it at the top level" })
+      else if (isPlainObject(raw) && [...keyByPath.keys()].some((known) => known.startsWith(`${path}.`))) walk(raw, path, into, within)
+      else problems.push({ key: shown, origin, message: "unknown key" })
+    }
+  }
+  const readNetworks = (raw: unknown) => {
+    if (!Array.isArray(raw)) return problems.push({ key: "networks", origin, message: "is not a list of networks" })
+    if (raw.length > maxNetworks)
+      return problems.push({ key: "networks", origin, message: `has ${raw.length} entries; at most ${maxNetworks}` })
+    networks = new Map()
+    for (const [index, entry] of raw.entries()) {
+      const within = `networks[${index}]`
+      if (!isPlainObject(entry)) {
+        problems.push({ key: within, origin, message: "is not a mapping of a network's settings" })
+        continue
+      }
+      const entryValues = new Map<ConfigKeyName, RawValue>()
+      walk(entry, "", entryValues, within)
+      networks.set(index, { name: entry.name === undefined ? undefined : { raw: entry.name, origin }, values: entryValues })
     }
   }
   let contents: unknown
@@ -70,6 +105,6 @@ export const readConfigFile = (path: string): RawValues => {
     const reason = error instanceof Error ? error.message : String(error)
     return { values, problems: [{ key: "config", origin, message: `the YAML cannot be expanded: ${reason}` }] }
   }
-  if (isPlainObject(contents)) walk(contents, "")
-  return { values, problems }
+  if (isPlainObject(contents)) walk(contents, "", values)
+  return { values, networks, problems }
 }

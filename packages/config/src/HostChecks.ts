@@ -11,10 +11,10 @@ import type { LoadedConfig } from "./loadConfig.ts"
 export interface HostFacts {
   /** The addresses assigned to the pod's interfaces. */
   readonly addresses: ReadonlySet<string>
-  /** The link that already has the name `vxlan.interface`, if any; `kind` is undefined for links like lo. */
-  readonly existingLink: { readonly kind: string | undefined } | undefined
-  /** Another agent in this network namespace manages an interface of that name. */
-  readonly interfaceLocked: boolean
+  /** Links that already have a network's interface name, by name; `kind` is undefined for links like lo. */
+  readonly existingLinks: ReadonlyMap<string, { readonly kind: string | undefined }>
+  /** Interface names another agent in this network namespace manages. */
+  readonly lockedInterfaces: ReadonlySet<string>
   /** iptables-restore and ip6tables-restore are on PATH (for vxlan.filter). */
   readonly iptablesRestore: boolean
 }
@@ -38,24 +38,29 @@ export const hostProblems = (loaded: LoadedConfig, host: HostFacts): ReadonlyArr
       origin: origins.httpAddress,
       message: `${show(listen.host)} is not an address of this pod: use :${listen.port} to listen on every address`
     })
-  const name = config.vxlan.interface
-  if (host.existingLink !== undefined && host.existingLink.kind !== "vxlan")
-    problems.push({
-      key: "vxlan.interface",
-      origin: origins.vxlanInterface,
-      message: `${show(name)} is an existing ${host.existingLink.kind ?? "non-VXLAN"} link, not a VXLAN interface; kubelan never deletes a link it did not make: choose another name`
-    })
-  if (host.interfaceLocked)
-    problems.push({
-      key: "vxlan.interface",
-      origin: origins.vxlanInterface,
-      message: `another kubelan agent in this network namespace already manages ${show(name)}: only one agent may own an interface`
-    })
-  if (config.vxlan.filter && !host.iptablesRestore)
-    problems.push({
-      key: "vxlan.filter",
-      origin: origins.vxlanFilter,
-      message: "true needs iptables-restore and ip6tables-restore (Debian's iptables package), which this container does not have"
-    })
+  for (const [index, network] of config.networks.entries()) {
+    const prefix = config.networksListed ? `networks[${index}].` : ""
+    const at = loaded.networkOrigins[index] ?? {}
+    const name = network.vxlan.interface
+    const existing = host.existingLinks.get(name)
+    if (existing !== undefined && existing.kind !== "vxlan")
+      problems.push({
+        key: `${prefix}vxlan.interface`,
+        origin: at.vxlanInterface ?? { kind: "default" },
+        message: `${show(name)} is an existing ${existing.kind ?? "non-VXLAN"} link, not a VXLAN interface; kubelan never deletes a link it did not make: choose another name`
+      })
+    if (host.lockedInterfaces.has(name))
+      problems.push({
+        key: `${prefix}vxlan.interface`,
+        origin: at.vxlanInterface ?? { kind: "default" },
+        message: `another kubelan agent in this network namespace already manages ${show(name)}: only one agent may own an interface`
+      })
+    if (network.vxlan.filter && !host.iptablesRestore)
+      problems.push({
+        key: `${prefix}vxlan.filter`,
+        origin: at.vxlanFilter ?? { kind: "default" },
+        message: "true needs iptables-restore and ip6tables-restore (Debian's iptables package), which this container does not have"
+      })
+  }
   return problems
 }

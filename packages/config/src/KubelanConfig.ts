@@ -33,6 +33,17 @@ export interface DiscoveryConfig {
   readonly dns: { readonly intervalMillis: number; readonly clusterDomain: string }
 }
 
+/** One L2 network: an interface, its VXLAN, the Services whose pods are its members, its hooks. */
+export interface NetworkConfig {
+  /** Its name in /peers, /config, metrics and logs: the entry's `name`, else its interface's. */
+  readonly name: string
+  /** Always `ns/name`. */
+  readonly services: ReadonlyArray<string>
+  readonly vxlan: VxlanConfig
+  readonly hooks: HooksConfig
+  readonly peers: { readonly include: PeerPolicy }
+}
+
 export interface KubelanConfig {
   readonly logLevel: LogLevel
   readonly httpAddress: string
@@ -43,11 +54,29 @@ export interface KubelanConfig {
   readonly podName: string
   /** This pod's UID ("" = unknown: its Events then name it without one). */
   readonly podUid: string
-  /** Always `ns/name`: names without a namespace are qualified with `namespace`. */
+  /** Every network's services, for the membership source: always `ns/name`. */
   readonly services: ReadonlyArray<string>
+  /**
+   * The first network's settings: the original's single network. With several, each
+   * reconciler reads its own network through `networkView`.
+   */
   readonly vxlan: VxlanConfig
   readonly hooks: HooksConfig
   readonly peers: { readonly include: PeerPolicy }
+  /** Every network: one made of the top-level keys, unless the `networks` list is used. */
+  readonly networks: ReadonlyArray<NetworkConfig>
+  /** The config used the `networks` list: shown in that shape, metrics labelled by network. */
+  readonly networksListed: boolean
   readonly resyncIntervalMillis: number
   readonly discovery: DiscoveryConfig
 }
+
+/** The config as one network's reconciler sees it: that network's settings at the top level. */
+export const networkView = (config: KubelanConfig, network: NetworkConfig): KubelanConfig => ({
+  ...config,
+  services: network.services,
+  vxlan: network.vxlan,
+  hooks: network.hooks,
+  peers: network.peers,
+  networks: [network]
+})

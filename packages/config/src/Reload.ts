@@ -38,5 +38,31 @@ export const planReload = (running: LoadedConfig, reloaded: LoadedConfig): Reloa
       discoveryDnsClusterDomain: running.origins.discoveryDnsClusterDomain
     }
   }
+  // The networks themselves are the agent's structure: one reconcile loop each, made at start.
+  // A reload changes the settings of those it has; one it adds or removes waits for a restart.
+  const names = (loaded: LoadedConfig) => loaded.config.networks.map((network) => network.name)
+  if (names(reloaded).join() !== names(running).join()) {
+    warnings.push(
+      `the networks changed from ${names(running).join(", ")} to ${names(reloaded).join(", ")}: ` +
+        "networks added or removed apply after a restart; until then each running network takes its own new settings, if any"
+    )
+    const byName = new Map(reloaded.config.networks.map((network, index) => [network.name, index]))
+    const networks = running.config.networks.map((network) => {
+      const index = byName.get(network.name)
+      return index === undefined ? network : (reloaded.config.networks[index] ?? network)
+    })
+    const networkOrigins = running.config.networks.map((network, index) => {
+      const at = byName.get(network.name)
+      return at === undefined ? (running.networkOrigins[index] ?? {}) : (reloaded.networkOrigins[at] ?? {})
+    })
+    const first = networks[0] ?? running.config.networks[0]
+    config = {
+      ...config,
+      networks,
+      services: [...new Set(networks.flatMap((network) => network.services))],
+      ...(first === undefined ? {} : { vxlan: first.vxlan, hooks: first.hooks, peers: first.peers })
+    }
+    return { loaded: { ...reloaded, config, origins, networkOrigins }, warnings }
+  }
   return { loaded: { ...reloaded, config, origins }, warnings }
 }

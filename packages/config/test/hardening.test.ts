@@ -151,7 +151,12 @@ describe("bad values exit with one line naming the key", () => {
 
 describe("checks against the pod itself", () => {
   const loaded = (env: Record<string, string>) => load({ searchDirs: [], env })
-  const host = { addresses: new Set(["127.0.0.1", "10.0.0.7"]), existingLink: undefined, interfaceLocked: false, iptablesRestore: true }
+  const host = {
+    addresses: new Set(["127.0.0.1", "10.0.0.7"]),
+    existingLinks: new Map<string, { kind: string | undefined }>(),
+    lockedInterfaces: new Set<string>(),
+    iptablesRestore: true
+  }
 
   it("an ip or an http_address that is not the pod's own", () => {
     expect(hostProblems(loaded({ KL_IP: "10.0.0.7", KL_HTTP_ADDRESS: "10.0.0.7:8181" }), host)).toEqual([])
@@ -163,14 +168,22 @@ describe("checks against the pod itself", () => {
   })
 
   it("an interface name that another kind of link already has, or that another agent holds", () => {
-    expect(hostProblems(loaded({}), { ...host, existingLink: { kind: "vxlan" } })).toEqual([])
-    expect(hostProblems(loaded({ KL_VXLAN_INTERFACE: "eth0" }), { ...host, existingLink: { kind: "veth" } }).map(formatProblem)).toEqual([
+    expect(hostProblems(loaded({}), { ...host, existingLinks: new Map([["kubelan", { kind: "vxlan" }]]) })).toEqual([])
+    expect(
+      hostProblems(loaded({ KL_VXLAN_INTERFACE: "eth0" }), { ...host, existingLinks: new Map([["eth0", { kind: "veth" }]]) }).map(
+        formatProblem
+      )
+    ).toEqual([
       'vxlan.interface (env KL_VXLAN_INTERFACE): "eth0" is an existing veth link, not a VXLAN interface; kubelan never deletes a link it did not make: choose another name'
     ])
-    expect(hostProblems(loaded({ KL_VXLAN_INTERFACE: "lo" }), { ...host, existingLink: { kind: undefined } }).map(formatProblem)).toEqual([
+    expect(
+      hostProblems(loaded({ KL_VXLAN_INTERFACE: "lo" }), { ...host, existingLinks: new Map([["lo", { kind: undefined }]]) }).map(
+        formatProblem
+      )
+    ).toEqual([
       'vxlan.interface (env KL_VXLAN_INTERFACE): "lo" is an existing non-VXLAN link, not a VXLAN interface; kubelan never deletes a link it did not make: choose another name'
     ])
-    expect(hostProblems(loaded({}), { ...host, interfaceLocked: true }).map(formatProblem)).toEqual([
+    expect(hostProblems(loaded({}), { ...host, lockedInterfaces: new Set(["kubelan"]) }).map(formatProblem)).toEqual([
       'vxlan.interface (default): another kubelan agent in this network namespace already manages "kubelan": only one agent may own an interface'
     ])
   })

@@ -116,6 +116,85 @@ describe("loadConfig", () => {
     ).toEqual(["10.0.0.2/24", "fd00::2/64"])
   })
 
+  it("networks: each entry is one network with the original's keys; services may be shared, interfaces and VXLANs not", () => {
+    const file = writeConfig(
+      [
+        "namespace: lan",
+        "networks:",
+        "  - name: storage",
+        "    services: [db]",
+        "    vxlan: { interface: kl-storage, vni: 100, address: ['10.70.0.{ordinal+1}/24'] }",
+        "    hooks: { change: ['true'] }",
+        "  - services: [db, web]",
+        "    vxlan: { interface: kl-front, vni: 200 }",
+        "    peers: { include: ready }"
+      ].join("\n")
+    )
+    const { config } = load({ configPath: file, hostname: "db-2" })
+    expect(config.networksListed).toBe(true)
+    expect(config.networks.map((network) => [network.name, network.services, network.vxlan.interface, network.vxlan.vni])).toEqual([
+      ["storage", ["lan/db"], "kl-storage", 100],
+      ["kl-front", ["lan/db", "lan/web"], "kl-front", 200]
+    ])
+    expect(config.networks[0]?.vxlan.addresses).toEqual(["10.70.0.3/24"])
+    expect(config.networks[0]?.hooks.change).toEqual(["true"])
+    expect(config.networks[1]?.peers.include).toBe("ready")
+    // Defaults fill what an entry leaves out; the membership source follows every network's services.
+    expect(config.networks[1]?.vxlan.port).toBe(4789)
+    expect(config.services).toEqual(["lan/db", "lan/web"])
+    // The effective config shows the list, and loads back to the same networks.
+    const printed = toConfigDocument(config)
+    expect(printed).not.toHaveProperty("services")
+    const again = load({ configPath: writeConfig(JSON.stringify(printed)), hostname: "db-2" })
+    expect(again.config.networks).toEqual(config.networks)
+
+    // KL_NETWORKS_<index>_<key>: one key of one entry over the file's; a new index adds an entry.
+    const env = load({
+      configPath: file,
+      hostname: "db-2",
+      env: {
+        KL_NETWORKS_1_VXLAN_VNI: "201",
+        KL_NETWORKS_2_SERVICES: "cache",
+        KL_NETWORKS_2_VXLAN_INTERFACE: "kl-cache",
+        KL_NETWORKS_2_VXLAN_VNI: "300"
+      }
+    })
+    expect(env.config.networks.map((network) => `${network.name}:${network.vxlan.vni}`)).toEqual([
+      "storage:100",
+      "kl-front:201",
+      "kl-cache:300"
+    ])
+    expect(env.networkOrigins[1]?.vxlanVni).toEqual({ kind: "env", name: "KL_NETWORKS_1_VXLAN_VNI" })
+  })
+
+  it("networks: mixing the forms, clashes, gaps and keys that are not a network's are each named", () => {
+    const problemsOf = (yaml: string, env: Record<string, string> = {}) =>
+      problems({ configPath: writeConfig(yaml), env, hostname: "x-0" }).join("\n")
+    expect(problemsOf("services: [lan/a]\nvxlan: { vni: 7 }\nnetworks: [{ services: [lan/b] }]")).toMatch(
+      /^networks \(file .*\): cannot be used with services, vxlan\.vni at the top level: move them into a networks entry$/m
+    )
+    expect(problemsOf("networks: [{ services: [lan/a] }]", { KL_SERVICES: "lan/b" })).toMatch(
+      /networks \(env KL_SERVICES\): cannot be used with services/
+    )
+    const clashes = problemsOf("networks:\n  - { services: [lan/a], vxlan: { vni: 5 } }\n  - { services: [lan/a], vxlan: { vni: 5 } }")
+    expect(clashes).toMatch(/networks\[1\]\.vxlan\.interface \(default\): the interface "kubelan" is networks\[0\]'s too/)
+    expect(clashes).toMatch(/networks\[1\]\.vxlan\.vni \(file .*\): vni 5 on port 4789 is networks\[0\]'s too/)
+    expect(
+      problemsOf("networks:\n  - { vxlan: { interface: a } }\n  - { vxlan: { interface: b, vni: 7 }, log_level: debug, colour: red }")
+    ).toMatch(
+      /networks\[1\]\.log_level \(file .*\): is not a network's setting: set it at the top level\n.*networks\[1\]\.colour \(file .*\): unknown key/
+    )
+    expect(problemsOf("networks: [{ vxlan: { vni: 0 } }]")).toMatch(/networks\[0\]\.vxlan\.vni \(file .*\): 0 is outside 1\.\.16777215/)
+    expect(problemsOf("networks: {}")).toMatch(/networks \(file .*\): is not a list of networks/)
+    expect(problemsOf("networks: [{ name: Bad_Name }]")).toMatch(/networks\[0\]\.name \(file .*\): "Bad_Name" is not a network name/)
+    expect(problemsOf("networks: [{ services: [lan/a] }]", { KL_NETWORKS_2_VXLAN_VNI: "9" })).toMatch(
+      /networks\[2\] \(env KL_NETWORKS_2_VXLAN_VNI\): networks are numbered from 0 without gaps; there is no networks\[1\]/
+    )
+    expect(problemsOf("networks: [{ services: [lan/a] }]", { KL_NETWORKS_0_LOG_LEVEL: "debug" })).toMatch(
+      /networks\[0\] \(env KL_NETWORKS_0_LOG_LEVEL\): KL_NETWORKS_0_LOG_LEVEL names no setting of a network/
+    )
+  })
+
   it("reads env lists split on whitespace and commas", () => {
     const { config } = load({ searchDirs: [], env: { KL_SERVICES: "a, b  c", KL_NAMESPACE: "lan", KL_HOOKS_UP: "touch /tmp/x" } })
     expect(config.services).toEqual(["lan/a", "lan/b", "lan/c"])

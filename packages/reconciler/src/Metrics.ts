@@ -48,10 +48,14 @@ export const makeRegistry = () => {
     set: (name: string, help: string, value: number, labels: Labels = {}) => {
       series(name, "gauge", help, labels).entry.value = value
     },
-    /** Replaces every series of a gauge family (for per-service gauges whose services come and go). */
-    replaceGauge: (name: string, help: string, values: ReadonlyArray<{ labels: Labels; value: number }>) => {
+    /**
+     * Replaces every series of a gauge family (for per-service gauges whose services come and
+     * go), or only those whose labels include `scope` (one network's, beside the others').
+     */
+    replaceGauge: (name: string, help: string, values: ReadonlyArray<{ labels: Labels; value: number }>, scope: Labels = {}) => {
       const f = family(name, "gauge", help)
-      f.series.clear()
+      const scoped = Object.entries(scope)
+      for (const [key, entry] of f.series) if (scoped.every(([label, value]) => entry.labels[label] === value)) f.series.delete(key)
       for (const { labels, value } of values) f.series.set(labelKey(labels), { labels, value })
     },
     value: (name: string, labels: Labels = {}) => families.get(name)?.series.get(labelKey(labels))?.value,
@@ -67,6 +71,21 @@ export const makeRegistry = () => {
 }
 
 export type Registry = ReturnType<typeof makeRegistry>
+
+/** The registry as one network writes it: every series it touches carries `labels` too. */
+export const labelled = (registry: Registry, labels: Labels): Registry => ({
+  ...registry,
+  inc: (name, help, own = {}, by = 1) => registry.inc(name, help, { ...labels, ...own }, by),
+  set: (name, help, value, own = {}) => registry.set(name, help, value, { ...labels, ...own }),
+  replaceGauge: (name, help, values) =>
+    registry.replaceGauge(
+      name,
+      help,
+      values.map((entry) => ({ labels: { ...labels, ...entry.labels }, value: entry.value })),
+      labels
+    ),
+  value: (name, own = {}) => registry.value(name, { ...labels, ...own })
+})
 
 export class Metrics extends Context.Service<Metrics, Registry>()("@kubelan/reconciler/Metrics") {}
 
