@@ -55,6 +55,8 @@ describe("vxlan.filter", () => {
         what: "the dropped packets in /metrics"
       })
       expect(await metric(agent, "kubelan_filter_members")).toBe(1)
+      // Who was dropped is said (and, with the kubernetes backend, recorded as an Event).
+      expect(agent.output()).toContain(`the VXLAN filter on kubelan dropped packets from ${outsider.ip}, which is not a member`)
       const saved = await run("ip", ["netns", "exec", pod0.netns, "iptables-save", "-t", "filter"])
       expect(saved.stdout).toContain(`-A KUBELAN-kubelan-M -s ${member.ip}/32 -j ACCEPT`)
       expect(saved.stdout).not.toContain(outsider.ip)

@@ -10,6 +10,7 @@ import {
   type KubeFakeProcess,
   makePodNetwork,
   type PodNetwork,
+  run,
   startAgent,
   startKubeFakeInNetns,
   watchFdbEvents
@@ -93,9 +94,10 @@ describe("kubernetes backend", () => {
     ])
   })
 
-  it("records Events about its pod: a failing hook once with a growing count, a rejected reload, a recreated interface", async () => {
-    net = await makePodNetwork({ purpose: "k8sevents", pods: 1 })
+  it("records Events about its pod: a failing hook once with a growing count, a rejected reload, a recreated interface, a non-member filtered", async () => {
+    net = await makePodNetwork({ purpose: "k8sevents", pods: 2 })
     const pod = net.pods[0]!
+    const outsider = net.pods[1]!
     const kube = await startKubeFakeInNetns(pod.netns)
     api = kube
     const uid = "6f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
@@ -103,7 +105,7 @@ describe("kubernetes backend", () => {
       [
         "services: [a, b]",
         "resync_interval: 1s",
-        `vxlan:\n  vni: ${vni}`,
+        `vxlan:\n  vni: ${vni}\n  filter: true\n  address: ['192.168.69.1/24']`,
         "hooks:",
         "  change: ['sh', '-c', 'echo no route to the lan >&2; exit 3']"
       ].join("\n")
@@ -150,6 +152,19 @@ describe("kubernetes backend", () => {
       what: "the InterfaceRecreated Event"
     })
     expect((await byReason("InterfaceRecreated"))[0]?.note).toContain("vni: 6969 vs 77")
+    // A pod that is no member sends VXLAN at it: the filter drops it, and says who.
+    for (const args of [
+      ["link", "add", "kubelan", "type", "vxlan", "id", "77", "dstport", "4789", "local", outsider.ip],
+      ["address", "add", "192.168.69.2/24", "dev", "kubelan"],
+      ["link", "set", "kubelan", "up"]
+    ])
+      await run("ip", ["-n", outsider.netns, ...args])
+    await run("bridge", ["-n", outsider.netns, "fdb", "append", "00:00:00:00:00:00", "dev", "kubelan", "dst", pod.ip])
+    await run("ip", ["netns", "exec", outsider.netns, "ping", "-c", "2", "-W", "1", "192.168.69.1"], { allowFailure: true })
+    await eventually(async () => ((await byReason("VxlanFiltered")).length === 1 ? true : undefined), { what: "the VxlanFiltered Event" })
+    expect((await byReason("VxlanFiltered"))[0]?.note).toBe(
+      `dropped VXLAN packets on kubelan from ${outsider.ip}, which is not a member of default/a, default/b`
+    )
     // kubectl describe pod reads the core/v1 view, by the pod's name and UID.
     const core = await kube.api(
       "GET",
@@ -158,7 +173,8 @@ describe("kubernetes backend", () => {
     expect(core.body.items.map((event: { reason: string }) => event.reason).sort()).toEqual([
       "ConfigRejected",
       "HookFailed",
-      "InterfaceRecreated"
+      "InterfaceRecreated",
+      "VxlanFiltered"
     ])
   })
 

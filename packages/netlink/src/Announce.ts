@@ -27,8 +27,39 @@ export interface Announcement {
   readonly problems: ReadonlyArray<string>
 }
 
-/** The port datagrams go to: discard (RFC 863). A peer's kernel drops them; the frame did its work. */
-export const discardPort = 9
+/**
+ * The port announcements go to. Every agent listens there on its interface (IPv6, from the
+ * senders' link-local addresses) to hear which addresses the others claim: two members claiming
+ * one address is a duplicate. Where nothing listens the kernel drops them (no ICMP error is ever
+ * sent for a broadcast or multicast); the frame did its work.
+ */
+export const announcePort = 6969
+
+/** What an announcement says: who sends it (a random id per agent, so an agent ignores its own) and its addresses. */
+export interface Claim {
+  readonly instance: string
+  readonly interface: string
+  readonly mac: string
+  readonly addresses: ReadonlyArray<string>
+  /** Where it came from (the sender's link-local address). */
+  readonly from: string
+}
+
+export const claimPayload = (claim: Omit<Claim, "from">): string => `${JSON.stringify({ kubelan: "announce", ...claim })}\n`
+
+/** An announcement's claim, or undefined for anything else that reaches the port. */
+export const parseClaim = (text: string, from: string): Claim | undefined => {
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>
+    const { instance, mac, addresses } = value
+    if (value.kubelan !== "announce" || typeof instance !== "string" || typeof mac !== "string" || !Array.isArray(addresses))
+      return undefined
+    if (!addresses.every((address) => typeof address === "string") || addresses.length > 64) return undefined
+    return { instance, interface: String(value.interface ?? ""), mac, addresses, from }
+  } catch {
+    return undefined
+  }
+}
 
 /** What to send: the reconciler plans it from the interface's addresses. */
 export interface AnnouncementPlan {

@@ -1,13 +1,23 @@
 import { type ChildProcess, spawn } from "node:child_process"
+import { createSocket } from "node:dgram"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { Cause, Effect, Layer, Option, Queue, Stream } from "effect"
-import { type Announcement, type AnnouncementPlan, datagramProblem, discardPort, sendDatagrams } from "./Announce.ts"
+import {
+  type Announcement,
+  type AnnouncementPlan,
+  announcePort,
+  type Claim,
+  datagramProblem,
+  parseClaim,
+  sendDatagrams
+} from "./Announce.ts"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import { floodDestinations } from "./FdbShow.ts"
 import { makeFdbWriter } from "./FdbWriter.ts"
 import { parseAddresses, parseDefaultRoute, parseLinks, zeroMac } from "./Iproute2Json.ts"
-import { type MemberFilterSpec, parseFilterState, renderFilter, renderRemoval } from "./MemberFilter.ts"
+import { type MemberFilterSpec, parseFilterState, parseRecent, recentPath, renderFilter, renderRemoval } from "./MemberFilter.ts"
 import { addressChanges, monitorChanges } from "./MonitorLines.ts"
 import { type FdbDiff, type InterfaceLock, type KernelChange, listening, Netlink } from "./Netlink.ts"
 import { ForeignLinkError, InterfaceLocked, NetlinkCommandError, UnderlayError, UnsafeFdbEntry } from "./NetlinkError.ts"
@@ -197,14 +207,14 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
   /** In a named namespace (tests), the datagrams are sent by a node inside it. */
   const datagrams = (plan: AnnouncementPlan) =>
     options.netns === undefined
-      ? Effect.promise(() => sendDatagrams(plan.datagrams, plan.payload, discardPort))
+      ? Effect.promise(() => sendDatagrams(plan.datagrams, plan.payload, announcePort))
       : spawnTool("ip", [
           "netns",
           "exec",
           options.netns,
           process.execPath,
           "-e",
-          `(${sendDatagrams.toString()})(${JSON.stringify(plan.datagrams)}, ${JSON.stringify(plan.payload)}, ${discardPort}).then((sent) => process.stdout.write(JSON.stringify(sent)))`
+          `(${sendDatagrams.toString()})(${JSON.stringify(plan.datagrams)}, ${JSON.stringify(plan.payload)}, ${announcePort}).then((sent) => process.stdout.write(JSON.stringify(sent)))`
         ]).pipe(
           Effect.map((result): ReadonlyArray<string> => {
             if (result.failed) return plan.datagrams.map(() => `could not run node in ${options.netns}: ${result.stderr.trim()}`)
@@ -270,11 +280,27 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     )
   }
 
+  /** Who the drop rule remembered; nothing yet (no list before the first drop) is an empty answer. */
+  const readRecent = (name: string) =>
+    (options.netns === undefined
+      ? Effect.sync(() => {
+          try {
+            return readFileSync(recentPath(name), "utf8")
+          } catch {
+            return ""
+          }
+        })
+      : spawnTool("ip", ["netns", "exec", options.netns, "cat", recentPath(name)]).pipe(
+          Effect.map((result) => (result.failed ? "" : result.stdout))
+        )
+    ).pipe(Effect.map(parseRecent))
+
   const applyMemberFilter = (spec: MemberFilterSpec) =>
     Effect.gen(function* () {
       const current = parseFilterState(yield* xtables(spec.family, "save"), spec.name, spec.port)
       yield* xtables(spec.family, "restore", renderFilter(spec, current))
-      return { ...current, installed: true, ports: [spec.port], members: spec.members, exists: true }
+      const droppedFrom = yield* readRecent(spec.name)
+      return { ...current, installed: true, ports: [spec.port], members: spec.members, exists: true, droppedFrom }
     })
 
   const removeMemberFilter = (name: string, family: 4 | 6) =>
@@ -282,6 +308,35 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
       const current = parseFilterState(yield* xtables(family, "save"), name, 0)
       if (current.exists || current.ports.length > 0) yield* xtables(family, "restore", renderRemoval(name, current))
     })
+
+  /**
+   * The announcements other agents send on the interface (to ff02::1, from their link-local
+   * addresses). In this process's own namespace only: a layer for another namespace hears none.
+   */
+  const claims = (name: string): Stream.Stream<Claim> =>
+    options.netns !== undefined
+      ? Stream.never
+      : Stream.callback<Claim>((queue) =>
+          Effect.acquireRelease(
+            Effect.sync(() => {
+              const socket = createSocket({ type: "udp6", reuseAddr: true })
+              socket.on("error", () => socket.close())
+              socket.on("message", (message, from) => {
+                if (!from.address.endsWith(`%${name}`)) return
+                const claim = parseClaim(message.toString("utf8"), from.address)
+                if (claim !== undefined) Queue.offerUnsafe(queue, claim)
+              })
+              socket.bind(announcePort, "::")
+              return socket
+            }),
+            (socket) =>
+              Effect.sync(() => {
+                try {
+                  socket.close()
+                } catch {}
+              })
+          )
+        )
 
   /**
    * A monitor child: its lines, read by `parse`, go to the stream. It dies with the agent, and
@@ -381,6 +436,7 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
     announce,
     applyMemberFilter,
     removeMemberFilter,
+    claims,
     changes,
     lockInterface
   })

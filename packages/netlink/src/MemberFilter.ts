@@ -5,7 +5,7 @@
  *
  *   INPUT            -p udp --dport PORT -j KUBELAN-<iface>
  *   KUBELAN-<iface>     -j KUBELAN-<iface>-M     (accepts members)
- *                       -j DROP                  (counts everything else)
+ *                       -m recent --set -j DROP  (counts everything else, and remembers who sent it)
  *   KUBELAN-<iface>-M   -s MEMBER -j ACCEPT      (one per member, replaced as a whole)
  *
  * `iptables-restore --noflush` applies each change in one transaction: declaring the members
@@ -32,6 +32,8 @@ export interface MemberFilterState {
   readonly dropped: number
   /** Either chain exists (a removal has something to take away). */
   readonly exists: boolean
+  /** Sources whose packets were dropped, with when the kernel last saw one (its jiffies). */
+  readonly droppedFrom: ReadonlyMap<string, number>
 }
 
 export const filterChain = (name: string) => `KUBELAN-${name}`
@@ -58,7 +60,7 @@ export const parseFilterState = (saved: string, name: string, port: number): Mem
       if (dport !== undefined) ports.push(Number(dport))
     } else if (owner === chain) {
       if (spec === `-j ${members}`) jumpsToMembers = true
-      else if (spec === "-j DROP") dropped = Number(packets)
+      else if (spec.endsWith("-j DROP")) dropped = Number(packets)
     } else if (owner === members) {
       const source = /^-s (\S+?)(?:\/(?:32|128))? -j ACCEPT$/.exec(spec)?.[1]
       if (source !== undefined) accepted.push(source)
@@ -69,7 +71,8 @@ export const parseFilterState = (saved: string, name: string, port: number): Mem
     ports,
     members: accepted,
     dropped: dropped ?? 0,
-    exists
+    exists,
+    droppedFrom: new Map()
   }
 }
 
@@ -84,7 +87,7 @@ export const renderFilter = (spec: MemberFilterSpec, current: MemberFilterState)
   const lines = ["*filter", `:${members} - [0:0]`]
   if (!current.installed) lines.push(`:${chain} - [0:0]`)
   for (const member of spec.members) lines.push(`-A ${members} -s ${host(member, spec.family)} -j ACCEPT`)
-  if (!current.installed) lines.push(`-A ${chain} -j ${members}`, `-A ${chain} -j DROP`)
+  if (!current.installed) lines.push(`-A ${chain} -j ${members}`, `-A ${chain} -m recent --set --name ${chain} --rsource -j DROP`)
   for (const port of current.ports) if (port !== spec.port) lines.push(`-D INPUT -p udp -m udp --dport ${port} -j ${chain}`)
   if (!current.ports.includes(spec.port)) lines.push(`-A INPUT -p udp -m udp --dport ${spec.port} -j ${chain}`)
   lines.push("COMMIT", "")
@@ -98,4 +101,17 @@ export const renderRemoval = (name: string, current: MemberFilterState): string 
   for (const port of current.ports) lines.push(`-D INPUT -p udp -m udp --dport ${port} -j ${chain}`)
   lines.push(`-F ${chain}`, `-F ${membersChain(name)}`, `-X ${chain}`, `-X ${membersChain(name)}`, "COMMIT", "")
   return lines.join("\n")
+}
+
+/** The kernel's list of who the drop rule remembered: /proc/net/xt_recent/<chain>. */
+export const recentPath = (name: string) => `/proc/net/xt_recent/${filterChain(name)}`
+
+/** `src=10.0.0.9 ttl: 64 last_seen: 4295123 oldest_pkt: 3 ...` lines: each source and its last packet. */
+export const parseRecent = (text: string): ReadonlyMap<string, number> => {
+  const sources = new Map<string, number>()
+  for (const line of text.split("\n")) {
+    const match = /^src=(\S+) .*last_seen: (\d+)/.exec(line)
+    if (match?.[1] !== undefined) sources.set(match[1], Number(match[2]))
+  }
+  return sources
 }

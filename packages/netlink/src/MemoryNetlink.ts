@@ -1,5 +1,5 @@
 import { Effect, Layer, Option, PubSub, Ref, Stream } from "effect"
-import type { Announcement, AnnouncementPlan } from "./Announce.ts"
+import type { Announcement, AnnouncementPlan, Claim } from "./Announce.ts"
 import { ensureVxlanWith, type LinkOps } from "./ensureVxlan.ts"
 import { unsafeFdbDestination } from "./FdbSafety.ts"
 import type { MemberFilterSpec, MemberFilterState } from "./MemberFilter.ts"
@@ -199,14 +199,18 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
 
   /** The filters as the kernel would hold them, by interface; `receive` counts a frame from a non-member. */
   const filters = new Map<string, MemberFilterState>()
+  /** The memory kernel's clock for `droppedFrom` (the real one counts jiffies). */
+  let ticks = 0
   const applyMemberFilter = (spec: MemberFilterSpec) =>
     Effect.sync(() => {
-      const state = {
+      const previous = filters.get(spec.name)
+      const state: MemberFilterState = {
         installed: true,
         ports: [spec.port],
         members: spec.members,
-        dropped: filters.get(spec.name)?.dropped ?? 0,
-        exists: true
+        dropped: previous?.dropped ?? 0,
+        exists: true,
+        droppedFrom: previous?.droppedFrom ?? new Map()
       }
       filters.set(spec.name, state)
       return state
@@ -217,11 +221,21 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     Effect.sync(() => {
       const filter = filters.get(name)
       if (filter === undefined || filter.members.includes(source)) return true
-      filters.set(name, { ...filter, dropped: filter.dropped + 1 })
+      ticks += 1
+      filters.set(name, { ...filter, dropped: filter.dropped + 1, droppedFrom: new Map(filter.droppedFrom).set(source, ticks) })
       return false
     })
 
   // Subscribed before `listening` is sent: nothing published after it is missed.
+  /** Announcements other agents send, as a test makes them; `hear` sends one. */
+  const heard = yield* PubSub.unbounded<{ readonly name: string; readonly claim: Claim }>()
+  const claims = (name: string) =>
+    Stream.fromPubSub(heard).pipe(
+      Stream.filter((entry) => entry.name === name),
+      Stream.map((entry) => entry.claim)
+    )
+  const hear = (name: string, claim: Claim) => PubSub.publish(heard, { name, claim }).pipe(Effect.asVoid)
+
   const changes = (name: string) =>
     Stream.unwrap(
       Effect.map(PubSub.subscribe(events), (subscription) =>
@@ -251,6 +265,7 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     announce,
     applyMemberFilter,
     removeMemberFilter,
+    claims,
     changes,
     lockInterface
   })
@@ -275,6 +290,7 @@ export const makeMemory = Effect.fnUntraced(function* (options: MemoryOptions = 
     removeAddress,
     announcements: Ref.get(announcements),
     receive,
+    hear,
     filters: Effect.sync(() => new Map(filters))
   }
 })

@@ -1,5 +1,5 @@
 import { Context, type Effect, type Option, type Stream } from "effect"
-import type { Announcement, AnnouncementPlan } from "./Announce.ts"
+import type { Announcement, AnnouncementPlan, Claim } from "./Announce.ts"
 import type { MemberFilterSpec, MemberFilterState } from "./MemberFilter.ts"
 import type { InterfaceLocked, NetlinkError } from "./NetlinkError.ts"
 import type { Underlay } from "./Underlay.ts"
@@ -75,6 +75,8 @@ export class Netlink extends Context.Service<
     ) => Effect.Effect<void, NetlinkError>
     /** Sends what the plan asks for; what could not be sent is in the answer, never an error. */
     readonly announce: (name: string, plan: AnnouncementPlan) => Effect.Effect<Announcement>
+    /** What other agents announce on the interface: the addresses they claim. */
+    readonly claims: (name: string) => Stream.Stream<Claim>
     /** Makes the VXLAN port accept only `members` (iptables in this namespace); answers the filter as it is then. */
     readonly applyMemberFilter: (spec: MemberFilterSpec) => Effect.Effect<MemberFilterState, NetlinkError>
     /** Takes the interface's filter away; none there is no error. */

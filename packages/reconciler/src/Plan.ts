@@ -1,6 +1,7 @@
 import { canonicalAddress, type KubelanConfig, subnetBroadcast } from "@kubelan/config"
 import { isFullySynced, type MembershipSnapshot, type SkippedEndpoint } from "@kubelan/discovery"
 import {
+  type Claim,
   type FdbDiff,
   type FloodEntryChange,
   type LinkEvent,
@@ -79,8 +80,18 @@ export interface LoopState {
   readonly lastError: string | undefined
   /** The configured addresses this agent gave the interface (a missing one is repaired, and said so). */
   readonly assigned: ReadonlySet<string>
+  /** Duplicates already reported (address and the other claimant's MAC). */
+  readonly reportedDuplicates: ReadonlySet<string>
   /** The member filter as this agent last wrote it; undefined = none. */
-  readonly filter: { readonly name: string; readonly family: 4 | 6; readonly key: string } | undefined
+  readonly filter:
+    | {
+        readonly name: string
+        readonly family: 4 | 6
+        readonly key: string
+        /** Who the filter had dropped, and when last, as the kernel said at the last pass. */
+        readonly droppedFrom: ReadonlyMap<string, number>
+      }
+    | undefined
   /** What was last announced (ifindex and addresses): a change of either is announced again. */
   readonly announced: string | undefined
   /** The desired peers last computed, and for what: a resync with nothing new computes none. */
@@ -96,6 +107,7 @@ export const initialState: LoopState = {
   failures: 0,
   lastError: undefined,
   assigned: new Set(),
+  reportedDuplicates: new Set(),
   filter: undefined,
   announced: undefined,
   desired: undefined
@@ -327,4 +339,28 @@ export const planFilter = (
   const replaces =
     state.filter !== undefined && (state.filter.name !== spec.name || state.filter.family !== spec.family) ? state.filter : undefined
   return { kind: "apply", spec, key, replaces }
+}
+
+/** Sources the filter dropped since the last look: new ones, or ones the kernel saw again. */
+export const newlyFiltered = (before: ReadonlyMap<string, number> | undefined, now: ReadonlyMap<string, number>): ReadonlyArray<string> =>
+  [...now].filter(([source, last]) => before?.get(source) !== last).map(([source]) => source)
+
+/**
+ * The addresses of this interface another agent's announcement claims too, not reported before:
+ * two members answering ARP for one address. Prefix lengths aside (10.0.0.1/24 and /16 clash).
+ */
+export const duplicateClaims = (
+  own: ReadonlyArray<string>,
+  instance: string,
+  claim: Claim,
+  reported: ReadonlySet<string>
+): ReadonlyArray<{ readonly address: string; readonly key: string }> => {
+  if (claim.instance === instance) return []
+  const host = (cidr: string) => canonicalAddress(cidr.split("/")[0] ?? "")
+  const claimed = new Set(claim.addresses.map(host))
+  return own
+    .map(host)
+    .filter((address) => claimed.has(address))
+    .map((address) => ({ address, key: `${address} ${claim.mac}` }))
+    .filter(({ key }) => !reported.has(key))
 }

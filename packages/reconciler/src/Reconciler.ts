@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto"
 import { ConfigSource, type KubelanConfig } from "@kubelan/config"
 import { Discovery, type MembershipSnapshot } from "@kubelan/discovery"
-import { type InterfaceLock, Netlink, type Underlay } from "@kubelan/netlink"
+import { type Claim, type InterfaceLock, Netlink, type Underlay } from "@kubelan/netlink"
 import { Cause, Context, Deferred, Duration, Effect, FiberHandle, Layer, Queue, Ref, Schedule, Stream } from "effect"
 import { announcementRepeats, planAnnouncement } from "./Announcements.ts"
 import { EventRecorder } from "./Events.ts"
@@ -9,6 +10,7 @@ import { count, gauge, Metrics, metricNames } from "./Metrics.ts"
 import {
   announcementKey,
   type Cue,
+  duplicateClaims,
   type FdbPlan,
   type FilterPlan,
   type InterfacePlan,
@@ -16,6 +18,7 @@ import {
   type LoopState,
   needsPass,
   needsUnderlay,
+  newlyFiltered,
   passTrigger,
   planAddresses,
   planFdb,
@@ -60,8 +63,11 @@ const make = Effect.gen(function* () {
   const events = yield* EventRecorder
   for (const [name, type, help] of Object.values(metricNames)) metrics.declare(name, type, help)
 
-  const cues = yield* Queue.unbounded<Cue>()
+  // Cues for a pass, and what other agents announce (the loop checks it against its own addresses).
+  const cues = yield* Queue.unbounded<Cue | { readonly claim: Claim }>()
   const cue = (reason: Cue) => Queue.offer(cues, reason).pipe(Effect.asVoid)
+  /** This agent's id in its announcements: its own, heard back, is no duplicate. */
+  const instance = randomBytes(8).toString("hex")
   const latestSnapshot = yield* Ref.make<MembershipSnapshot | undefined>(undefined)
   const retryTimer = yield* FiberHandle.make<void, never>()
   // The first pass waits (briefly) for the kernel monitor: a change between them would go unseen.
@@ -164,32 +170,42 @@ const make = Effect.gen(function* () {
   })
 
   /** Announces the interface now and again a little later; what cannot be sent is said once. */
-  const announce = (name: string, mac: string | undefined, addresses: ReadonlyArray<string>) => {
-    const plan = planAnnouncement(name, mac, addresses)
-    const once = netlink.announce(name, plan).pipe(
-      Effect.tap((sent) =>
-        Effect.gen(function* () {
-          yield* count("announcements", { kind: "datagram", result: "sent" }, sent.datagrams)
-          yield* count("announcements", { kind: "datagram", result: "failed" }, plan.datagrams.length - sent.datagrams)
-          yield* count("announcements", { kind: "gratuitous_arp", result: "sent" }, sent.gratuitousArps)
-          yield* count("announcements", { kind: "gratuitous_arp", result: "failed" }, plan.arp.length - sent.gratuitousArps)
-          const reported = yield* Ref.get(reportedAnnounceProblems)
-          const fresh = sent.problems.filter((problem) => !reported.has(problem))
-          if (fresh.length > 0) {
-            yield* Ref.set(reportedAnnounceProblems, new Set([...reported, ...fresh]))
-            yield* Effect.logInfo(`announcing ${name}: ${fresh.join("; ")}`)
-          }
-        })
+  const announce = (name: string, mac: string | undefined, addresses: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      // The kernel's own MAC when none is configured: peers compare claims by it.
+      const linkMac =
+        mac ??
+        (yield* netlink.readLink(name).pipe(
+          Effect.map((link) => (link._tag === "Some" ? link.value.mac : undefined)),
+          Effect.orElseSucceed(() => undefined)
+        ))
+      const plan = planAnnouncement(name, linkMac, addresses, instance)
+      const once = netlink.announce(name, plan).pipe(
+        Effect.tap((sent) =>
+          Effect.gen(function* () {
+            yield* count("announcements", { kind: "datagram", result: "sent" }, sent.datagrams)
+            yield* count("announcements", { kind: "datagram", result: "failed" }, plan.datagrams.length - sent.datagrams)
+            yield* count("announcements", { kind: "gratuitous_arp", result: "sent" }, sent.gratuitousArps)
+            yield* count("announcements", { kind: "gratuitous_arp", result: "failed" }, plan.arp.length - sent.gratuitousArps)
+            const reported = yield* Ref.get(reportedAnnounceProblems)
+            const fresh = sent.problems.filter((problem) => !reported.has(problem))
+            if (fresh.length > 0) {
+              yield* Ref.set(reportedAnnounceProblems, new Set([...reported, ...fresh]))
+              yield* Effect.logInfo(`announcing ${name}: ${fresh.join("; ")}`)
+            }
+          })
+        )
       )
-    )
-    return Effect.logDebug(`announcing ${name}`, { mac, addresses }).pipe(
-      Effect.andThen(once),
-      Effect.andThen(Effect.forEach(announcementRepeats, (delay) => Effect.sleep(delay).pipe(Effect.andThen(once)), { discard: true }))
-    )
-  }
+      yield* Effect.logDebug(`announcing ${name}`, { mac: linkMac, addresses })
+      yield* once
+      for (const delay of announcementRepeats) {
+        yield* Effect.sleep(delay)
+        yield* once
+      }
+    })
 
   /** Writes or takes away the member filter; answers what the loop then knows of it. */
-  const applyFilterPlan = Effect.fnUntraced(function* (plan: FilterPlan, known: LoopState["filter"]) {
+  const applyFilterPlan = Effect.fnUntraced(function* (plan: FilterPlan, known: LoopState["filter"], services: ReadonlyArray<string>) {
     if (plan.kind === "keep") return known
     if (plan.kind === "remove" || plan.replaces !== undefined) {
       const old = plan.kind === "remove" ? plan.filter : (plan.replaces as NonNullable<LoopState["filter"]>)
@@ -206,7 +222,32 @@ const make = Effect.gen(function* () {
       yield* Effect.logInfo(`VXLAN filter on ${spec.name}: port ${spec.port} accepts ${spec.members.length} members, drops the rest`)
     yield* gauge("filterMembers", spec.members.length)
     yield* gauge("filterDropped", filter.dropped)
-    return { name: spec.name, family: spec.family, key: plan.key }
+    // Someone sends VXLAN here who is not a member: a misconfigured pod, or a Service that lost it.
+    for (const source of newlyFiltered(known?.name === spec.name ? known.droppedFrom : undefined, filter.droppedFrom)) {
+      yield* Effect.logWarning(`the VXLAN filter on ${spec.name} dropped packets from ${source}, which is not a member`)
+      yield* events.record({
+        type: "Warning",
+        reason: "VxlanFiltered",
+        action: "Filter",
+        note: `dropped VXLAN packets on ${spec.name} from ${source}, which is not a member of ${services.join(", ") || "any configured service"}`
+      })
+    }
+    return { name: spec.name, family: spec.family, key: plan.key, droppedFrom: filter.droppedFrom }
+  })
+
+  /** Another agent claims one of this interface's addresses: say so once, and announce, so that it hears of it too. */
+  const checkClaim = Effect.fnUntraced(function* (claim: Claim, state: LoopState) {
+    const applied = state.applied
+    if (applied === undefined) return state
+    const duplicates = duplicateClaims(applied.addresses, instance, claim, state.reportedDuplicates)
+    if (duplicates.length === 0) return state
+    for (const { address } of duplicates) {
+      const note = `${address} on ${applied.spec.name} is claimed by another member too (MAC ${claim.mac}, from ${claim.from}): two members answer ARP for it`
+      yield* Effect.logWarning(`duplicate overlay address: ${note}`)
+      yield* events.record({ type: "Warning", reason: "DuplicateAddress", action: "Announce", note })
+    }
+    yield* FiberHandle.run(announcer, announce(applied.spec.name, applied.spec.mac, applied.addresses))
+    return { ...state, reportedDuplicates: new Set([...state.reportedDuplicates, ...duplicates.map(({ key }) => key)]) }
   })
 
   /** Runs what the FDB plan asks for: one batch, the hooks, the log lines, status and metrics. */
@@ -264,7 +305,7 @@ const make = Effect.gen(function* () {
       const kernel = next.known !== undefined && (made || !reads.fdb) ? next.known : yield* netlink.readFdb(interfacePlan.spec.name)
       const plan = planFdb({ config, underlay, snapshot, kernel, state: next })
       // The filter first: a new member is accepted by the time its FDB entry is there.
-      const filter = yield* applyFilterPlan(planFilter(config, underlay, plan.programmed, next, reads.fdb), next.filter)
+      const filter = yield* applyFilterPlan(planFilter(config, underlay, plan.programmed, next, reads.fdb), next.filter, config.services)
       yield* applyFdbPlan(config, interfacePlan.spec.name, plan, snapshot)
       next = { ...plan.state, filter }
       outcome = { added: plan.diff.add.length, removed: plan.diff.remove.length }
@@ -305,9 +346,14 @@ const make = Effect.gen(function* () {
     const run = Effect.gen(function* () {
       yield* Deferred.await(monitorListening).pipe(Effect.timeoutOption("2 seconds"))
       for (;;) {
-        const batch = yield* Queue.takeAll(cues)
+        const taken = yield* Queue.takeAll(cues)
+        const batch: Array<Cue> = []
+        for (const input of taken) {
+          if (typeof input === "string" || !("claim" in input)) batch.push(input)
+          else state = yield* checkClaim(input.claim, state)
+        }
         // The kernel echoing this agent's own batch is no news: nothing to read, nothing to do.
-        if (!needsPass(batch, state)) continue
+        if (batch.length === 0 || !needsPass(batch, state)) continue
         const trigger = passTrigger(batch)
         const result = yield* Effect.exit(pass(batch, state))
         const at = utcTimestamp(Date.now())
@@ -386,6 +432,14 @@ const make = Effect.gen(function* () {
     yield* cue("resync")
   }).pipe(Effect.forever, Effect.forkScoped)
 
+  // What other agents announce on the interface, for the loop to check against its own addresses.
+  yield* configSource.changes.pipe(
+    Stream.map((loaded) => loaded.config.vxlan.interface),
+    Stream.changes,
+    Stream.switchMap((name) => netlink.claims(name)),
+    Stream.runForEach((claim) => Queue.offer(cues, { claim })),
+    Effect.forkScoped
+  )
   yield* Effect.forkScoped(loop)
   yield* cue("start")
   return Reconciler.of({ trigger: cue })

@@ -170,9 +170,56 @@ describe("Reconciler", () => {
       expect(h.metrics.value("kubelan_filter_members")).toBe(2)
       yield* h.reconciler.trigger("resync")
       yield* h.waitFor(Effect.sync(() => (h.metrics.value("kubelan_filter_dropped_packets_total") === 1 ? true : undefined)))
+      // Who was dropped is an Event; the same sender again is the same Event once more.
+      const filtered = Effect.map(h.events, (all) => all.filter((event) => event.reason === "VxlanFiltered"))
+      expect(yield* filtered).toEqual([
+        {
+          type: "Warning",
+          reason: "VxlanFiltered",
+          action: "Filter",
+          note: "dropped VXLAN packets on kubelan from 10.0.0.9, which is not a member of lan/a, lan/b"
+        }
+      ])
+      yield* h.reconciler.trigger("resync")
+      yield* Effect.sleep("100 millis")
+      expect(yield* filtered).toHaveLength(1)
       // Turned off by a reload: the filter goes.
       yield* h.manual.set(load("lan/a=10.0.0.2,10.0.0.9"))
       yield* h.waitFor(Effect.map(memory.filters, (filters) => (filters.size === 0 ? true : undefined)))
+    })
+  )
+
+  it.live("another member claiming one of its addresses is a duplicate: said once, as an Event, and answered with an announcement", () =>
+    Effect.gen(function* () {
+      const memory = yield* MemoryNetlink.makeMemory()
+      const h = yield* harness(load("lan/a=10.0.0.2", { KL_VXLAN_ADDRESS: "192.168.69.1/24 fd69::1/64" }), { memory })
+      yield* h.waitFor(Effect.map(memory.announcements, (sent) => (sent.length > 0 ? true : undefined)))
+      const own = JSON.parse((yield* memory.announcements)[0]?.plan.payload ?? "{}") as { instance: string; addresses: Array<string> }
+      expect(own.addresses).toEqual(["192.168.69.1/24", "fd69::1/64"])
+      const duplicates = Effect.map(h.events, (all) => all.filter((event) => event.reason === "DuplicateAddress"))
+      // Its own announcement heard back, and a member with other addresses: nothing.
+      const other = { interface: "kubelan", mac: "02:00:00:00:00:99", from: "fe80::99%kubelan" }
+      yield* memory.hear("kubelan", { ...other, instance: own.instance, addresses: own.addresses })
+      yield* memory.hear("kubelan", { ...other, instance: "b", addresses: ["192.168.69.2/24"] })
+      yield* Effect.sleep("200 millis")
+      expect(yield* duplicates).toEqual([])
+      const before = (yield* memory.announcements).length
+      // The same address under another prefix length is the same address.
+      yield* memory.hear("kubelan", { ...other, instance: "b", addresses: ["192.168.69.1/16"] })
+      yield* h.waitFor(Effect.map(duplicates, (found) => (found.length > 0 ? true : undefined)))
+      expect(yield* duplicates).toEqual([
+        {
+          type: "Warning",
+          reason: "DuplicateAddress",
+          action: "Announce",
+          note: "192.168.69.1 on kubelan is claimed by another member too (MAC 02:00:00:00:00:99, from fe80::99%kubelan): two members answer ARP for it"
+        }
+      ])
+      yield* h.waitFor(Effect.map(memory.announcements, (sent) => (sent.length > before ? true : undefined)))
+      // Heard again: not said again.
+      yield* memory.hear("kubelan", { ...other, instance: "b", addresses: ["192.168.69.1/16"] })
+      yield* Effect.sleep("200 millis")
+      expect(yield* duplicates).toHaveLength(1)
     })
   )
 
