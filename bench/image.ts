@@ -81,7 +81,9 @@ export const benchImage = async (starts: number) => {
 export const printImage = (r: Awaited<ReturnType<typeof benchImage>>) => {
   const image = median(r.image)
   const processRuntime = median(r.process)
-  console.log(`image: ${agentImage}, ${(r.sizeBytes / 1e6).toFixed(0)} MB (Debian bookworm minbase + iproute2 + Node 24 + the bundle)`)
+  console.log(
+    `image: ${agentImage}, ${(r.sizeBytes / 1e6).toFixed(0)} MB (Debian bookworm minbase + iproute2 + iptables + Node 24 + the bundle)`
+  )
   console.log(
     `  kubelan container start → ready (median of ${r.image.length}): image runtime ${fmt(image)}, process runtime ${fmt(processRuntime)}` +
       ` = ${(image / processRuntime).toFixed(2)}× (podman and runc's share: ${fmt(image - processRuntime)})`

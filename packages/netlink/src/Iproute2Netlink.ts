@@ -322,7 +322,8 @@ const make = (options: Iproute2Options, writer: ReturnType<typeof makeFdbWriter>
               const socket = createSocket({ type: "udp6", reuseAddr: true })
               socket.on("error", () => socket.close())
               socket.on("message", (message, from) => {
-                if (!from.address.endsWith(`%${name}`)) return
+                // An announcement is a few hundred bytes: anything larger is not one, and not parsed.
+                if (!from.address.endsWith(`%${name}`) || message.length > 4096) return
                 const claim = parseClaim(message.toString("utf8"), from.address)
                 if (claim !== undefined) Queue.offerUnsafe(queue, claim)
               })

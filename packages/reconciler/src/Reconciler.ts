@@ -41,6 +41,9 @@ export class Reconciler extends Context.Service<
   }
 >()("@kubelan/reconciler/Reconciler") {}
 
+/** Duplicates (address, other MAC) remembered as reported; past this the memory starts over. */
+const maxReportedDuplicates = 256
+
 /** How many addresses a log line lists before it only counts. */
 const logSample = 20
 
@@ -247,7 +250,9 @@ const make = Effect.gen(function* () {
       yield* events.record({ type: "Warning", reason: "DuplicateAddress", action: "Announce", note })
     }
     yield* FiberHandle.run(announcer, announce(applied.spec.name, applied.spec.mac, applied.addresses))
-    return { ...state, reportedDuplicates: new Set([...state.reportedDuplicates, ...duplicates.map(({ key }) => key)]) }
+    // Anyone on the overlay can send claims: what is remembered is bounded (the Events are rate-limited too).
+    const reported = state.reportedDuplicates.size >= maxReportedDuplicates ? new Set<string>() : state.reportedDuplicates
+    return { ...state, reportedDuplicates: new Set([...reported, ...duplicates.map(({ key }) => key)]) }
   })
 
   /** Runs what the FDB plan asks for: one batch, the hooks, the log lines, status and metrics. */
