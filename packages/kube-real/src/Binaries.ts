@@ -1,0 +1,27 @@
+import { accessSync, constants } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** The Kubernetes release scripts/kube-build builds: kubectl v1.32 talks to it within its skew. */
+export const kubernetesVersion = "v1.32.0"
+
+const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
+
+/** Where the binaries are: KUBELAN_KUBE_BIN, else the link scripts/kube-build makes in .tools. */
+export const binariesDir = (env: NodeJS.ProcessEnv = process.env) =>
+  env.KUBELAN_KUBE_BIN ?? join(repositoryRoot, ".tools", "kube", kubernetesVersion)
+
+export type Component = "etcd" | "kube-apiserver" | "kube-controller-manager"
+
+/** A component's path, or an error that says how to get it. */
+export const binary = (component: Component, env: NodeJS.ProcessEnv = process.env) => {
+  const path = join(binariesDir(env), component)
+  try {
+    accessSync(path, constants.X_OK)
+  } catch {
+    throw new Error(
+      `${component} is not built (${path}): run scripts/kube-build (scripts/bootstrap does when Go is installed), or set KUBELAN_KUBE_BIN to a directory holding etcd, kube-apiserver and kube-controller-manager`
+    )
+  }
+  return path
+}

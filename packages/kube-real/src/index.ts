@@ -1,0 +1,3 @@
+export * from "./Binaries.ts"
+export * from "./ControlPlane.ts"
+export * from "./Pki.ts"
