@@ -5,6 +5,7 @@ import { startDeploymentController } from "./controllers/Deployments.ts"
 import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
 import { startGarbageCollector } from "./controllers/GarbageCollector.ts"
 import { startReplicaSetController } from "./controllers/ReplicaSets.ts"
+import { startRootCaPublisher } from "./controllers/RootCaPublisher.ts"
 import { startScheduler } from "./controllers/Scheduler.ts"
 import { startServiceAccountController } from "./controllers/ServiceAccounts.ts"
 import { startStatefulSetController } from "./controllers/StatefulSets.ts"
@@ -144,6 +145,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     }
     stops.push(
       startServiceAccountController(server.store),
+      startRootCaPublisher(server.store, pki.caCert),
       startScheduler(server.store),
       startEndpointSliceController(server.store),
       startStatefulSetController(server.store),

@@ -83,9 +83,11 @@ describe("EndpointSlice controller", () => {
     for (const slice of made) {
       expect(slice.metadata.name).toMatch(/^lan-[bcdfghjklmnpqrstvwxz2456789]{5}$/)
       expect(slice.metadata.generateName).toBe("lan-")
+      // The Service is headless: the real controller marks its slices so.
       expect(slice.metadata.labels).toEqual({
         "kubernetes.io/service-name": "lan",
-        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+        "service.kubernetes.io/headless": ""
       })
       expect(slice.metadata.ownerReferences?.[0]).toMatchObject({ kind: "Service", name: "lan", uid: owner.metadata.uid, controller: true })
       expect(slice.addressType).toBe("IPv4")

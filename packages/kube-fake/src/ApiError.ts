@@ -27,7 +27,8 @@ export class ApiError extends Error {
       status: "Failure",
       message: this.message,
       reason: this.reason,
-      ...(this.details === undefined ? {} : { details: this.details }),
+      // The core group is "", which the real server omits.
+      ...(this.details === undefined ? {} : { details: withoutEmptyGroup(this.details) }),
       code: this.code
     }
   }
@@ -96,4 +97,10 @@ export const invalid = (kind: string, group: string, name: string, causes: Reado
     `${kind}${group === "" ? "" : `.${group}`} "${name}" is invalid: ${listed.length === 1 ? listed[0] : `[${listed.join(", ")}]`}`,
     { name, group, kind, causes }
   )
+}
+
+const withoutEmptyGroup = (details: Details): Details => {
+  if (details.group !== "") return details
+  const { group: _, ...rest } = details
+  return rest
 }

@@ -11,7 +11,9 @@ export const applyDefaults = (type: ResourceType, object: KubeObject): void => {
   const spec = isRecord(object.spec) ? object.spec : undefined
   switch (type.kind) {
     case "Pod":
-      if (spec !== undefined) defaultPodSpec(spec)
+      if (spec === undefined) return
+      defaultPodSpec(spec)
+      fill(spec, "enableServiceLinks", true)
       return
     case "StatefulSet":
       if (spec === undefined) return
@@ -71,6 +73,9 @@ const records = (value: unknown): Array<Record<string, unknown>> => (Array.isArr
 
 const defaultTemplate = (spec: Record<string, unknown>) => {
   if (!isRecord(spec.template)) return
+  // A template's ObjectMeta is a struct whose time has no omitempty: the real server writes null.
+  fill(spec.template, "metadata", {})
+  if (isRecord(spec.template.metadata) && !("creationTimestamp" in spec.template.metadata)) spec.template.metadata.creationTimestamp = null
   if (isRecord(spec.template.spec)) defaultPodSpec(spec.template.spec)
 }
 
@@ -80,7 +85,8 @@ const defaultPodSpec = (spec: Record<string, unknown>) => {
   fill(spec, "schedulerName", "default-scheduler")
   fill(spec, "terminationGracePeriodSeconds", 30)
   fill(spec, "securityContext", {})
-  fill(spec, "enableServiceLinks", true)
+  // The deprecated field, which the server keeps equal to the one that replaced it.
+  if (typeof spec.serviceAccountName === "string") fill(spec, "serviceAccount", spec.serviceAccountName)
   for (const container of [...records(spec.initContainers), ...records(spec.containers)]) defaultContainer(container)
   for (const volume of records(spec.volumes))
     for (const source of ["configMap", "secret"] as const) if (isRecord(volume[source])) fill(volume[source], "defaultMode", 420)
@@ -97,6 +103,7 @@ const pullPolicy = (image: unknown) => {
 
 const defaultContainer = (container: Record<string, unknown>) => {
   fill(container, "terminationMessagePath", "/dev/termination-log")
+  fill(container, "resources", {})
   fill(container, "terminationMessagePolicy", "File")
   fill(container, "imagePullPolicy", pullPolicy(container.image))
   for (const port of records(container.ports)) fill(port, "protocol", "TCP")

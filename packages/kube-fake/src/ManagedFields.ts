@@ -252,24 +252,17 @@ export const serverSideApply = (
         [...fromFieldsV1(entry.fieldsV1)]
           .filter((key) => applied.has(key) && JSON.stringify(valueAt(live, decode(key))) !== JSON.stringify(valueAt(config, decode(key))))
           .filter((key) => valueAt(config, decode(key)) !== undefined && !isRecord(valueAt(config, decode(key))))
-          .map((key) => ({ manager: entry.manager, apiVersion: entry.apiVersion, field: fieldPathText(decode(key)) }))
+          .map((key) => ({ manager: printManager(entry), field: fieldPathText(decode(key)) }))
       )
     if (conflicts.length > 0)
-      throw new ApiError(
-        409,
-        "Conflict",
-        `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? "" : "s"}: ${conflicts
-          .map((conflict) => `conflict with "${conflict.manager}" using ${conflict.apiVersion}: ${conflict.field}`)
-          .join("\n")}`,
-        {
-          name: config.metadata.name ?? "",
-          causes: conflicts.map((conflict) => ({
-            reason: "FieldManagerConflict",
-            message: `conflict with "${conflict.manager}" using ${conflict.apiVersion}`,
-            field: conflict.field
-          }))
-        }
-      )
+      throw new ApiError(409, "Conflict", conflictMessage(conflicts), {
+        name: config.metadata.name ?? "",
+        causes: conflicts.map((conflict) => ({
+          reason: "FieldManagerConflict",
+          message: `conflict with ${conflict.manager}`,
+          field: conflict.field
+        }))
+      })
   }
   const merged = merge(live ?? {}, config, []) as KubeObject
   const own = entries.find((entry) => sameManager(entry, manager))
@@ -301,4 +294,21 @@ export const serverSideApply = (
   const index = entries.findIndex((candidate) => sameManager(candidate, manager))
   const ordered = index < 0 ? [...othersAfter, entry] : [...othersAfter.slice(0, index), entry, ...othersAfter.slice(index)]
   return withEntries(merged, ordered)
+}
+
+/** A manager as the real server's conflict errors name it: an updater with its version and time, an applier by name. */
+const printManager = (entry: { manager?: string; operation?: string; apiVersion?: string; time?: string; subresource?: string }) => {
+  const name = `${JSON.stringify(entry.manager ?? "")}${entry.subresource ? ` with subresource ${JSON.stringify(entry.subresource)}` : ""}`
+  if (entry.operation !== "Update") return name
+  return entry.time === undefined ? `${name} using ${entry.apiVersion}` : `${name} using ${entry.apiVersion} at ${entry.time}`
+}
+
+/** The message of the real server's apply conflict: one conflict on a line, several grouped by manager. */
+const conflictMessage = (conflicts: ReadonlyArray<{ readonly manager: string; readonly field: string }>) => {
+  const [only] = conflicts
+  if (conflicts.length === 1 && only !== undefined) return `Apply failed with 1 conflict: conflict with ${only.manager}: ${only.field}`
+  const byManager = new Map<string, Array<string>>()
+  for (const conflict of conflicts) byManager.set(conflict.manager, [...(byManager.get(conflict.manager) ?? []), conflict.field])
+  const lines = [...byManager].flatMap(([manager, fields]) => [`conflicts with ${manager}`, ...fields.map((field) => `- ${field}`)])
+  return `Apply failed with ${conflicts.length} conflicts: ${lines.join("\n")}`
 }

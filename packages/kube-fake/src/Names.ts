@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto"
+
 /**
  * The real API server's rules for names, keys and labels (k8s.io/apimachinery's
  * util/validation), with its messages word for word. Each check returns the problems, empty when
@@ -142,3 +144,8 @@ export const nameProblems: Record<NameRule, (value: string) => ReadonlyArray<str
 /** generateName is checked as the real server does: a trailing dash stands for the generated suffix. */
 export const generateNameProblems = (rule: NameRule, prefix: string): ReadonlyArray<string> =>
   nameProblems[rule](rule !== "pathSegment" && prefix.length > 1 && prefix.endsWith("-") ? `${prefix.slice(0, -1)}a` : prefix)
+
+/** As the real server names objects from generateName: at most 58 characters of it, then 5 random ones. */
+const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789"
+export const generatedName = (prefix: string) =>
+  `${prefix.slice(0, 58)}${[...randomBytes(5)].map((byte) => nameAlphabet[byte % nameAlphabet.length]).join("")}`

@@ -1,10 +1,13 @@
-import { randomBytes, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 import { ApiError, notFound } from "./ApiError.ts"
 import { applyDefaults } from "./Defaults.ts"
 import { clone, isRecord, type KubeObject } from "./KubeObject.ts"
 import { type Manager, recordUpdate } from "./ManagedFields.ts"
+import { generatedName } from "./Names.ts"
+import { admitPod } from "./PodAdmission.ts"
 import { type ResourceType, resourceTypes } from "./Resources.ts"
 import { type FieldRequirement, matchesFields, matchesLabels, type Requirement } from "./Selectors.ts"
+import { ServiceAddresses } from "./ServiceAddresses.ts"
 import { badRequest, checkShapes, validate } from "./Validation.ts"
 
 export type EventType = "ADDED" | "MODIFIED" | "DELETED"
@@ -90,8 +93,34 @@ export interface StoreOptions {
  * The objects of every kind, one resourceVersion counter for all of them (as etcd's revision),
  * a bounded history of changes, and the open watches.
  */
+/**
+ * The kinds whose strategy keeps metadata.generation (a spec change bumps it), as the real
+ * server's registry does; the others (Pods in 1.32, Services, ConfigMaps, RBAC, …) have none.
+ */
+const generationKinds = new Set([
+  "Deployment",
+  "StatefulSet",
+  "ReplicaSet",
+  "DaemonSet",
+  "Job",
+  "CronJob",
+  "NetworkPolicy",
+  "EndpointSlice",
+  "PodDisruptionBudget",
+  "Ingress",
+  "HorizontalPodAutoscaler",
+  "CustomResourceDefinition"
+])
+const hasGeneration = (type: ResourceType) => generationKinds.has(type.kind)
+const accountOf = (pod: KubeObject) => {
+  const name = isRecord(pod.spec) ? pod.spec.serviceAccountName : undefined
+  return typeof name === "string" && name !== "" ? name : "default"
+}
+const serviceAccounts = resourceTypes.find((type) => type.resource === "serviceaccounts") as ResourceType
+
 export class Store {
   private revision = 0
+  private readonly serviceAddresses = new ServiceAddresses()
   private readonly objects = new Map<ResourceType, Map<string, KubeObject>>(resourceTypes.map((type) => [type, new Map()]))
   private history: Array<Change> = []
   /** Every change after this revision is in `history`. */
@@ -150,6 +179,8 @@ export class Store {
     } else delete object.metadata.namespace
     checkShapes(type, object)
     applyDefaults(type, object)
+    if (type.kind === "Service") this.serviceAddresses.allocate(object)
+    if (type.kind === "Pod") admitPod(object, this.find(serviceAccounts, object.metadata.namespace, accountOf(object)))
     if (!object.metadata.name && object.metadata.generateName) object.metadata.name = generatedName(object.metadata.generateName)
     validate(type, object, undefined)
     const name = object.metadata.name as string
@@ -162,7 +193,8 @@ export class Store {
       })
     object.metadata.uid = randomUUID()
     object.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z")
-    object.metadata.generation = 1
+    if (hasGeneration(type)) object.metadata.generation = 1
+    else delete object.metadata.generation
     delete object.metadata.deletionTimestamp
     object.apiVersion = type.group === "" ? type.version : `${type.group}/${type.version}`
     object.kind = type.kind
@@ -209,9 +241,10 @@ export class Store {
         ...next.metadata,
         name,
         uid: previous.metadata.uid as string,
-        creationTimestamp: previous.metadata.creationTimestamp as string,
-        generation: previous.metadata.generation ?? 1
+        creationTimestamp: previous.metadata.creationTimestamp as string
       }
+      if (previous.metadata.generation === undefined) delete next.metadata.generation
+      else next.metadata.generation = previous.metadata.generation
       if (previous.metadata.deletionTimestamp) next.metadata.deletionTimestamp = previous.metadata.deletionTimestamp
       if (type.namespaced) next.metadata.namespace = namespace as string
       if (type.subresources.includes("status")) {
@@ -221,9 +254,10 @@ export class Store {
       next.apiVersion = previous.apiVersion as string
       next.kind = previous.kind as string
       applyDefaults(type, next)
+      if (type.kind === "Service") this.serviceAddresses.keep(next, previous)
     }
     validate(type, next, previous)
-    if (specOf(next) !== specOf(previous)) next.metadata.generation = (previous.metadata.generation ?? 1) + 1
+    if (hasGeneration(type) && specOf(next) !== specOf(previous)) next.metadata.generation = (previous.metadata.generation ?? 1) + 1
     next.metadata.resourceVersion = previous.metadata.resourceVersion as string
     // managedFields written as such (an apply's, kubectl's migration of them) are taken as given.
     const managedFields = (object: KubeObject) => JSON.stringify((object.metadata as { managedFields?: unknown }).managedFields ?? [])
@@ -247,7 +281,14 @@ export class Store {
     options: { gracePeriodSeconds?: number } & WriteOptions = {}
   ): KubeObject {
     const object = this.get(type, namespace, name)
-    if (type.kind === "Pod" && this.gracefulPods && options.gracePeriodSeconds !== 0) {
+    // As the real pod strategy: a pod no node runs (unscheduled, or finished) has nothing to wait for.
+    const running =
+      type.kind === "Pod" &&
+      isRecord(object.spec) &&
+      typeof object.spec.nodeName === "string" &&
+      object.spec.nodeName !== "" &&
+      !(isRecord(object.status) && (object.status.phase === "Succeeded" || object.status.phase === "Failed"))
+    if (running && this.gracefulPods && options.gracePeriodSeconds !== 0) {
       if (object.metadata.deletionTimestamp) return object
       const spec = isRecord(object.spec) ? object.spec : {}
       const grace =
@@ -290,6 +331,7 @@ export class Store {
   }
 
   private remove(type: ResourceType, object: KubeObject): KubeObject {
+    if (type.kind === "Service") this.serviceAddresses.release(object)
     ;(this.objects.get(type) as Map<string, KubeObject>).delete(keyOf(object.metadata.namespace, object.metadata.name as string))
     return this.commit(type, "DELETED", clone(object), object, false)
   }
@@ -342,10 +384,5 @@ export class Store {
     this.historyStart = this.revision
   }
 }
-
-/** As the real server names objects from generateName: at most 58 characters of it, then 5 random ones. */
-const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789"
-const generatedName = (prefix: string) =>
-  `${prefix.slice(0, 58)}${[...randomBytes(5)].map((byte) => nameAlphabet[byte % nameAlphabet.length]).join("")}`
 
 export const gone = (from: number, oldest: number) => new ApiError(410, "Expired", `too old resource version: ${from} (${oldest})`)

@@ -121,6 +121,7 @@ const kindCauses = (type: ResourceType, object: KubeObject, previous: KubeObject
     }
   }
   if (type.kind === "Pod") causes.push(...podSpecCauses(object.spec, "spec"))
+  if (type.kind === "Service") causes.push(...serviceCauses(object.spec))
   if (type.kind === "StatefulSet" || type.kind === "Deployment" || type.kind === "ReplicaSet") {
     const spec = isRecord(object.spec) ? object.spec : {}
     if (!isRecord(spec.selector)) causes.push(fieldRequired("spec.selector"))
@@ -138,6 +139,26 @@ const kindCauses = (type: ResourceType, object: KubeObject, previous: KubeObject
     }
     if (bytes > configMapLimit) causes.push(fieldTooLong("data", configMapLimit))
   }
+  return causes
+}
+
+const inPortRange = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 65535
+
+/** A Service's ports as ValidateService checks them: numbers in range, known protocols, ports required unless headless. */
+const serviceCauses = (spec: unknown): ReadonlyArray<FieldCause> => {
+  const causes: Array<FieldCause> = []
+  if (!isRecord(spec) || spec.type === "ExternalName") return causes
+  const ports = Array.isArray(spec.ports) ? spec.ports : []
+  if (ports.length === 0 && spec.clusterIP !== "None") causes.push(fieldRequired("spec.ports"))
+  ports.forEach((port, index) => {
+    if (!isRecord(port)) return
+    const at = `spec.ports[${index}]`
+    if (!inPortRange(port.port)) causes.push(fieldInvalid(`${at}.port`, port.port, "must be between 1 and 65535, inclusive"))
+    if (port.protocol !== "TCP" && port.protocol !== "UDP" && port.protocol !== "SCTP")
+      causes.push(fieldUnsupported(`${at}.protocol`, port.protocol, ["SCTP", "TCP", "UDP"]))
+    if (typeof port.targetPort === "number" && !inPortRange(port.targetPort))
+      causes.push(fieldInvalid(`${at}.targetPort`, port.targetPort, "must be between 1 and 65535, inclusive"))
+  })
   return causes
 }
 

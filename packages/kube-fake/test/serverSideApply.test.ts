@@ -28,7 +28,9 @@ describe("server-side apply", () => {
     expect((await kubectl(["scale", "sts", "kubelan", "--replicas=5"])).exitCode).toBe(0)
     const refused = await kubectl(["apply", "--server-side", "-f", example])
     expect(refused.exitCode).toBe(1)
-    expect(refused.stderr).toMatch(/Apply failed with 1 conflict: conflict with "[\w-]+" using apps\/v1: \.spec\.replicas/)
+    expect(refused.stderr).toMatch(
+      /Apply failed with 1 conflict: conflict with "[\w-]+" using apps\/v1 at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: \.spec\.replicas/
+    )
     expect((await json("sts", "kubelan")).spec.replicas).toBe(5)
     const forced = await kubectl(["apply", "--server-side", "--force-conflicts", "-f", example])
     expect(forced.exitCode, forced.stderr).toBe(0)

@@ -104,12 +104,27 @@ const reconcileService = (store: Store, service: KubeObject) => {
     existing.map((slice) => ({ name: slice.metadata.name as string, endpoints: (slice.endpoints ?? []) as Array<Endpoint> })),
     desiredEndpoints(service, list(store, "pods", namespace))
   )
-  const ports = ((specOf(service).ports ?? []) as Array<{ name?: string; port: number; protocol?: string }>).map((port) => ({
+  // The pods' port: a numeric targetPort (a named one would be resolved per pod; the Service's port stands in).
+  const servicePorts = (
+    (specOf(service).ports ?? []) as Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }>
+  ).map((port) => ({
     ...(port.name ? { name: port.name } : {}),
-    port: port.port,
+    port: typeof port.targetPort === "number" ? port.targetPort : port.port,
     protocol: port.protocol ?? "TCP"
   }))
-  const metadata = { labels: { "kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": managedBy } }
+  // As the real controller writes them: a slice with no endpoints (the placeholder) has neither list.
+  const portsFor = (endpoints: ReadonlyArray<Endpoint>) => (endpoints.length === 0 ? null : servicePorts)
+  const endpointsOf = (endpoints: ReadonlyArray<Endpoint>) => (endpoints.length === 0 ? null : endpoints)
+  const { "kubernetes.io/service-name": _, "endpointslice.kubernetes.io/managed-by": __, ...serviceLabels } = service.metadata.labels ?? {}
+  const metadata = {
+    labels: {
+      ...serviceLabels,
+      ...(specOf(service).clusterIP === "None" ? { "service.kubernetes.io/headless": "" } : {}),
+      "kubernetes.io/service-name": name,
+      "endpointslice.kubernetes.io/managed-by": managedBy
+    },
+    annotations: { "endpoints.kubernetes.io/last-change-trigger-time": new Date().toISOString().replace(/\.\d+Z$/, "Z") }
+  }
   // Creates, then updates, then deletes: the real controller's order, so a reader never misses an endpoint in between.
   for (const endpoints of plan.create)
     store.create(kind("endpointslices"), namespace, {
@@ -117,8 +132,8 @@ const reconcileService = (store: Store, service: KubeObject) => {
       kind: "EndpointSlice",
       metadata: { generateName: `${name}-`, ...metadata, ownerReferences: [controllerRef(service)] },
       addressType: "IPv4",
-      endpoints,
-      ports
+      endpoints: endpointsOf(endpoints),
+      ports: portsFor(endpoints)
     } as KubeObject)
   // A change of the Service's ports reaches every slice, its endpoints as planned.
   const updates = [
@@ -126,7 +141,7 @@ const reconcileService = (store: Store, service: KubeObject) => {
     ...existing
       .filter(
         (slice) =>
-          JSON.stringify(slice.ports ?? []) !== JSON.stringify(ports) &&
+          JSON.stringify(slice.ports ?? null) !== JSON.stringify(portsFor((slice.endpoints ?? []) as Array<Endpoint>)) &&
           !plan.delete.includes(slice.metadata.name as string) &&
           !plan.update.some((update) => update.name === slice.metadata.name)
       )
@@ -136,9 +151,13 @@ const reconcileService = (store: Store, service: KubeObject) => {
     const current = existing.find((slice) => slice.metadata.name === update.name) as KubeObject
     store.update(kind("endpointslices"), namespace, update.name, {
       ...current,
-      metadata: { ...current.metadata, labels: { ...current.metadata.labels, ...metadata.labels } },
-      endpoints: update.endpoints,
-      ports
+      metadata: {
+        ...current.metadata,
+        labels: { ...current.metadata.labels, ...metadata.labels },
+        annotations: { ...current.metadata.annotations, ...metadata.annotations }
+      },
+      endpoints: endpointsOf(update.endpoints),
+      ports: portsFor(update.endpoints)
     })
   }
   for (const gone of plan.delete) store.delete(kind("endpointslices"), namespace, gone)

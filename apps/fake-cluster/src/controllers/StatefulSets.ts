@@ -19,6 +19,8 @@ export const statefulSetPod = (set: KubeObject, ordinal: number, hash: string): 
     kind: "Pod",
     metadata: {
       name,
+      // As the real controller's GetPodFromTemplate leaves it, beside the ordinal name.
+      generateName: `${set.metadata.name}-`,
       labels: {
         ...(template.metadata?.labels ?? {}),
         "statefulset.kubernetes.io/pod-name": name,

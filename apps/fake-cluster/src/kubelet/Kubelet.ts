@@ -47,6 +47,12 @@ interface Volume {
   name: string
   configMap?: { name: string; defaultMode?: number }
   emptyDir?: Record<string, unknown>
+  projected?: { defaultMode?: number; sources?: Array<ProjectedSource> }
+}
+interface ProjectedSource {
+  serviceAccountToken?: { path: string; expirationSeconds?: number }
+  configMap?: { name: string; items?: Array<{ key: string; path: string }> }
+  downwardAPI?: { items?: Array<{ path: string; fieldRef?: { fieldPath: string } }> }
 }
 interface Probe {
   httpGet?: { path?: string; port: number | string }
@@ -101,7 +107,6 @@ export interface RunningPod {
   /** Volumes a container sees read-only whatever its mount says: ConfigMaps and the ServiceAccount's. */
   readonly readOnlyVolumes: Set<string>
   /** Mounts the kubelet adds to every container (the ServiceAccount volume). */
-  readonly implicitMounts: Array<{ name: string; mountPath: string }>
   /** In start order (init containers, then the app's); a container's index names its files. */
   readonly containers: Map<string, ContainerState>
   readonly timers: Array<NodeJS.Timeout>
@@ -125,8 +130,6 @@ const signal = (child: ChildProcess | undefined, name: NodeJS.Signals) => {
 
 const kubeletVersion = "v1.32.0-kubelan-sim"
 
-/** Where every pod finds its ServiceAccount's token and the cluster's CA. */
-export const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
 const tokenSeconds = 3600
 
 /** How the kubelet gives pods the API: its address, the CA they trust, a token per ServiceAccount. */
@@ -403,7 +406,6 @@ export class Kubelet {
       dir,
       volumes: new Map(),
       readOnlyVolumes: new Set(),
-      implicitMounts: [],
       containers: new Map(
         podContainers(specOf(pod) as Parameters<typeof podContainers>[0]).map((spec, index) => {
           const role: ContainerRole = index >= initCount ? "app" : (spec as Container).restartPolicy === "Always" ? "sidecar" : "init"
@@ -430,10 +432,12 @@ export class Kubelet {
           writeConfigMapVolume(host, (configMap?.data ?? {}) as Record<string, string>, volumeMode(volume.configMap.defaultMode))
           running.readOnlyVolumes.add(volume.name)
         } else if (volume.emptyDir !== undefined) mkdirSync(host, { recursive: true })
-        else return
+        else if (volume.projected !== undefined) {
+          this.mountProjected(pod, running, host, volume.projected)
+          running.readOnlyVolumes.add(volume.name)
+        } else return
         running.volumes.set(volume.name, host)
       })
-      this.mountServiceAccount(pod, running)
       running.containers.forEach((container) => {
         if (container.runtime === "none") return
         container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
@@ -548,7 +552,7 @@ export class Kubelet {
 
   /** A container's volumes: host directory, mountPath, and whether it is read-only. */
   private mounts(running: RunningPod, container: ContainerState) {
-    return [...(container.spec.volumeMounts ?? []), ...running.implicitMounts].flatMap((volumeMount) => {
+    return (container.spec.volumeMounts ?? []).flatMap((volumeMount) => {
       const host = running.volumes.get(volumeMount.name)
       const readOnly = running.readOnlyVolumes.has(volumeMount.name) || ("readOnly" in volumeMount && volumeMount.readOnly === true)
       return host === undefined ? [] : [{ host, path: volumeMount.mountPath, readOnly }]
@@ -621,28 +625,41 @@ export class Kubelet {
   }
 
   /**
-   * The ServiceAccount's token, the cluster's CA and the namespace, where every pod finds them
-   * (the projected `kube-api-access` volume), unless the pod opts out. The token is bound to the
-   * pod and renewed at 80 % of its life, through the same atomic swap as a ConfigMap update.
+   * A projected volume, as the API server's ServiceAccount admission adds `kube-api-access-*` to
+   * every pod: the ServiceAccount's token bound to the pod, ConfigMap keys (the cluster's CA from
+   * `kube-root-ca.crt`) and the namespace. The token is renewed at 80 % of its life, through the
+   * same atomic swap as a ConfigMap update.
    */
-  private mountServiceAccount(pod: KubeObject, running: RunningPod) {
-    const spec = specOf(pod)
-    if (spec.automountServiceAccountToken === false) return
-    const account = String(spec.serviceAccountName ?? "default")
-    const dir = join(running.dir, "volumes", "kube-api-access")
+  private mountProjected(pod: KubeObject, running: RunningPod, dir: string, projected: NonNullable<Volume["projected"]>) {
+    const sources = projected.sources ?? []
+    const account = String(specOf(pod).serviceAccountName ?? "default")
+    const seconds = Math.max(
+      600,
+      sources.find((source) => source.serviceAccountToken)?.serviceAccountToken?.expirationSeconds ?? tokenSeconds
+    )
     const write = () => {
-      const token = this.api.token(running.namespace, account, { name: running.name, uid: running.uid }, tokenSeconds)
-      writeConfigMapVolume(
-        dir,
-        { "ca.crt": this.api.caCert, namespace: running.namespace, ...(token === undefined ? {} : { token }) },
-        0o644
-      )
+      const files: Record<string, string> = {}
+      for (const source of sources) {
+        if (source.serviceAccountToken !== undefined) {
+          const token = this.api.token(running.namespace, account, { name: running.name, uid: running.uid }, seconds)
+          if (token !== undefined) files[source.serviceAccountToken.path] = token
+        }
+        if (source.configMap !== undefined) {
+          const data = (tryGet(this.store, "configmaps", running.namespace, source.configMap.name)?.data ?? {}) as Record<string, string>
+          // The root CA publisher may not have reached a brand-new namespace yet: the kubelet knows the CA.
+          if (source.configMap.name === "kube-root-ca.crt" && data["ca.crt"] === undefined) data["ca.crt"] = this.api.caCert
+          for (const item of source.configMap.items ?? Object.keys(data).map((key) => ({ key, path: key })))
+            if (data[item.key] !== undefined) files[item.path] = data[item.key] as string
+        }
+        for (const item of source.downwardAPI?.items ?? []) {
+          if (item.fieldRef?.fieldPath === "metadata.namespace") files[item.path] = running.namespace
+          else if (item.fieldRef?.fieldPath === "metadata.name") files[item.path] = running.name
+        }
+      }
+      writeConfigMapVolume(dir, files, volumeMode(projected.defaultMode))
     }
     write()
-    running.volumes.set("kube-api-access", dir)
-    running.readOnlyVolumes.add("kube-api-access")
-    running.implicitMounts.push({ name: "kube-api-access", mountPath: serviceAccountMountPath })
-    const renew = setInterval(() => !running.terminating && write(), tokenSeconds * 800)
+    const renew = setInterval(() => !running.terminating && write(), seconds * 800)
     running.timers.push(renew)
   }
 
