@@ -46,6 +46,8 @@ describe("conformance: kube-fake against kube-apiserver v1.32.0", () => {
 
   it("the README lists every accepted difference", () => {
     const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8")
-    expect([...accepted.keys()].filter((name) => !readme.includes(`| ${name} |`))).toEqual([])
+    // A table row's first cell, however the formatter pads it.
+    const cells = new Set(readme.split("\n").flatMap((line) => (line.startsWith("| ") ? [line.split("|")[1]?.trim()] : [])))
+    expect([...accepted.keys()].filter((name) => !cells.has(name))).toEqual([])
   })
 })
