@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { request } from "node:https"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { binary, type Component } from "./Binaries.ts"
+import { callJson } from "./Http.ts"
 import { makePki } from "./Pki.ts"
 
 export interface ControlPlaneOptions {
@@ -160,37 +160,7 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       )
     writeConfig(kubeconfig, "kubernetes-admin", adminToken)
     const call: ControlPlane["call"] = (method, path, body) =>
-      new Promise((resolve, reject) => {
-        const text = body === undefined ? undefined : JSON.stringify(body)
-        const req = request(
-          `${url}${path}`,
-          {
-            method,
-            ca: pki.caCert,
-            headers: {
-              authorization: `Bearer ${adminToken}`,
-              accept: "application/json",
-              ...(text === undefined ? {} : { "content-type": "application/json" })
-            }
-          },
-          (response) => {
-            let data = ""
-            response.setEncoding("utf8")
-            response.on("data", (chunk) => {
-              data += chunk
-            })
-            response.on("end", () => {
-              let parsed: unknown = data
-              try {
-                parsed = JSON.parse(data)
-              } catch {}
-              resolve({ status: response.statusCode ?? 0, body: parsed })
-            })
-          }
-        )
-        req.on("error", reject)
-        req.end(text)
-      })
+      callJson({ url, headers: { authorization: `Bearer ${adminToken}` }, ca: pki.caCert }, method, path, body)
     // Ready as a cluster's clients see it: every /readyz check passes (RBAC's bootstrap roles included).
     const deadline = Date.now() + 120_000
     for (;;) {

@@ -3,15 +3,19 @@ import { join } from "node:path"
 import { execa } from "execa"
 
 /**
- * What the control plane's TLS and ServiceAccount tokens need, as kubeadm lays them out: a CA,
- * the API server's serving certificate (for loopback and the in-cluster names) and the key pair
- * that signs ServiceAccount tokens. Made with openssl in the control plane's directory.
+ * An API server's TLS, as kubeadm lays it out: a CA and the server's certificate for loopback,
+ * the in-cluster names (`kubernetes.default.svc` ...) and the addresses pods reach it at. Made
+ * with openssl in `dir`; kube-fake in kubelan-sim serves with it too.
  */
-export interface ControlPlanePki {
+export interface ServingPki {
   readonly caFile: string
   readonly caCert: string
   readonly serverCertFile: string
   readonly serverKeyFile: string
+}
+
+/** The serving PKI and the key pair that signs ServiceAccount tokens: what the real control plane needs. */
+export interface ControlPlanePki extends ServingPki {
   readonly serviceAccountKeyFile: string
   readonly serviceAccountPublicKeyFile: string
 }
@@ -19,7 +23,7 @@ export interface ControlPlanePki {
 const openssl = (args: ReadonlyArray<string>) => execa("openssl", args, { stdin: "ignore" })
 
 /** `addresses`: more IP addresses the serving certificate must name (where pods reach the API). */
-export const makePki = async (dir: string, addresses: ReadonlyArray<string> = []): Promise<ControlPlanePki> => {
+export const makeServingPki = async (dir: string, addresses: ReadonlyArray<string> = []): Promise<ServingPki> => {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const file = (name: string) => join(dir, name)
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
@@ -48,15 +52,19 @@ export const makePki = async (dir: string, addresses: ReadonlyArray<string> = []
     "-out",
     file("apiserver.crt")
   ])
-  // RSA, as kubeadm's sa.key: every client verifies RS256 tokens.
-  await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", file("sa.key")])
-  await openssl(["pkey", "-in", file("sa.key"), "-pubout", "-out", file("sa.pub")])
   return {
     caFile: file("ca.crt"),
     caCert: readFileSync(file("ca.crt"), "utf8"),
     serverCertFile: file("apiserver.crt"),
-    serverKeyFile: file("apiserver.key"),
-    serviceAccountKeyFile: file("sa.key"),
-    serviceAccountPublicKeyFile: file("sa.pub")
+    serverKeyFile: file("apiserver.key")
   }
+}
+
+export const makePki = async (dir: string, addresses: ReadonlyArray<string> = []): Promise<ControlPlanePki> => {
+  const serving = await makeServingPki(dir, addresses)
+  const file = (name: string) => join(dir, name)
+  // RSA, as kubeadm's sa.key: every client verifies RS256 tokens.
+  await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", file("sa.key")])
+  await openssl(["pkey", "-in", file("sa.key"), "-pubout", "-out", file("sa.pub")])
+  return { ...serving, serviceAccountKeyFile: file("sa.key"), serviceAccountPublicKeyFile: file("sa.pub") }
 }

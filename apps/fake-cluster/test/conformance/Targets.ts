@@ -4,7 +4,7 @@ import { request as httpsRequest } from "node:https"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
-import { startControlPlane } from "@kubelan/kube-real"
+import { type Answer, callJson, type Endpoint, startControlPlane } from "@kubelan/kube-real"
 import { execa } from "execa"
 import { startDeploymentController } from "../../src/controllers/Deployments.ts"
 import { startEndpointSliceController } from "../../src/controllers/EndpointSlices.ts"
@@ -13,11 +13,6 @@ import { startReplicaSetController } from "../../src/controllers/ReplicaSets.ts"
 import { startRootCaPublisher } from "../../src/controllers/RootCaPublisher.ts"
 import { startServiceAccountController } from "../../src/controllers/ServiceAccounts.ts"
 import { startStatefulSetController } from "../../src/controllers/StatefulSets.ts"
-
-export interface Answer {
-  readonly status: number
-  readonly body: unknown
-}
 
 /** One API server as kubectl and a plain HTTP client reach it, with the controllers a cluster runs beside it. */
 export interface Target {
@@ -42,43 +37,7 @@ const kubectlIn = (dir: string, kubeconfig: string) => async (args: ReadonlyArra
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr }
 }
 
-interface Transport {
-  readonly url: string
-  readonly headers: Record<string, string>
-  readonly ca?: string
-}
-
-const send = (transport: Transport, method: string, path: string, body?: unknown, contentType = "application/json") =>
-  new Promise<Answer>((resolve, reject) => {
-    const text = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body)
-    const url = new URL(transport.url + path)
-    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(
-      url,
-      {
-        method,
-        ...(transport.ca === undefined ? {} : { ca: transport.ca }),
-        headers: { ...transport.headers, accept: "application/json", ...(text === undefined ? {} : { "content-type": contentType }) }
-      },
-      (response) => {
-        let data = ""
-        response.setEncoding("utf8")
-        response.on("data", (chunk) => {
-          data += chunk
-        })
-        response.on("end", () => {
-          let parsed: unknown = data
-          try {
-            parsed = JSON.parse(data)
-          } catch {}
-          resolve({ status: response.statusCode ?? 0, body: parsed })
-        })
-      }
-    )
-    req.on("error", reject)
-    req.end(text)
-  })
-
-const streamLines = (transport: Transport, path: string, millis: number) =>
+const streamLines = (transport: Endpoint, path: string, millis: number) =>
   new Promise<ReadonlyArray<string>>((resolve, reject) => {
     const url = new URL(transport.url + path)
     const controller = new AbortController()
@@ -131,12 +90,12 @@ export const startKubeFakeTarget = async (history: number): Promise<Target> => {
   ]
   const kubeconfig = join(dir, "kubeconfig")
   writeKubeconfig(kubeconfig, server.url)
-  const transport: Transport = { url: server.url, headers: {} }
+  const transport: Endpoint = { url: server.url, headers: {} }
   return {
     name: "kube-fake",
     kubeconfig,
     kubectl: kubectlIn(dir, kubeconfig),
-    call: (method, path, body, contentType) => send(transport, method, path, body, contentType),
+    call: (method, path, body, contentType) => callJson(transport, method, path, body, contentType),
     stream: (path, millis) => streamLines(transport, path, millis),
     stop: async () => {
       for (const stop of stops) stop()
@@ -149,12 +108,12 @@ export const startKubeFakeTarget = async (history: number): Promise<Target> => {
 /** etcd, kube-apiserver and kube-controller-manager v1.32.0, built from their Go modules. */
 export const startKubeApiserverTarget = async (): Promise<Target> => {
   const plane = await startControlPlane()
-  const transport: Transport = { url: plane.url, headers: { authorization: `Bearer ${plane.adminToken}` }, ca: plane.caCert }
+  const transport: Endpoint = { url: plane.url, headers: { authorization: `Bearer ${plane.adminToken}` }, ca: plane.caCert }
   return {
     name: "kube-apiserver",
     kubeconfig: plane.kubeconfig,
     kubectl: kubectlIn(plane.dir, plane.kubeconfig),
-    call: (method, path, body, contentType) => send(transport, method, path, body, contentType),
+    call: (method, path, body, contentType) => callJson(transport, method, path, body, contentType),
     stream: (path, millis) => streamLines(transport, path, millis),
     stop: () => plane.stop()
   }
