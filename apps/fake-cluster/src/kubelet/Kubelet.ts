@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import type { Writable } from "node:stream"
 import { ApiError, type ExecOptions, type ExecProcess, isRecord, type KubeObject, type LogOptions, type Store } from "@kubelan/kube-fake"
 import { kind, specOf, statusOf, tryGet, watchKind } from "../Api.ts"
@@ -588,6 +588,10 @@ export class Kubelet {
       mount.path.replace(/^\/var\/run\//, "/run/"),
       mount.readOnly ? "ro" : "rw"
     ])
+    // The agent's own files stay in sight when the checkout lives under /tmp or /run, which the container gets fresh.
+    if (container.runtime === "agent")
+      for (const dir of new Set([dirname(process.execPath), dirname(agentBundle)]))
+        if (/^\/(tmp|run)\//.test(dir)) mounts.push(dir, dir, "ro")
     const command =
       container.runtime === "agent"
         ? [process.execPath, ...agentNodeFlags, agentBundle, ...(spec.args ?? [])]
