@@ -11,6 +11,7 @@ import {
   watchServiceSlices
 } from "./KubernetesApi.ts"
 import type { MembershipSnapshot, ServiceMembership } from "./Membership.ts"
+import { makeServerRestores, type ServerRestores } from "./ServerRestores.ts"
 import { applyEvents, applyList, emptyCache, membershipOf, type Notice } from "./SliceCache.ts"
 
 /**
@@ -35,6 +36,9 @@ export const backoffSchedule = Schedule.min([Schedule.exponential("200 millis"),
 /** A watch event older than the newest seen: stop the watch and relist. */
 class WentBackwards extends Data.TaggedError("WentBackwards")<{ readonly service: string }> {}
 
+/** Another follower noticed the server's storage restored: this watch may never see what was written since. */
+class RestoreNoticed extends Data.TaggedError("RestoreNoticed")<{}> {}
+
 const log = (notice: Notice, service: string) =>
   notice.level === "warning" ? Effect.logWarning(notice.message, { service }) : Effect.logInfo(notice.message, { service })
 
@@ -42,17 +46,22 @@ export const followService = Effect.fnUntraced(function* (
   config: KubeConfig,
   service: string,
   timeoutMillis: () => number,
-  publish: (membership: ServiceMembership) => Effect.Effect<void>
+  publish: (membership: ServiceMembership) => Effect.Effect<void>,
+  restores: ServerRestores
 ) {
   const [namespace, name] = service.split("/") as [string, string]
   let cache = emptyCache
   let backoff = yield* Schedule.toStepWithSleep(backoffSchedule)
+  // Relisting for a restore already noticed: this list going backwards is that restore, not a new one.
+  let restoreKnown = false
   const failed = (reason: string) =>
     Effect.gen(function* () {
       yield* Effect.logWarning(`kubernetes: ${reason}; keeping the last membership and retrying`, { service })
       yield* backoff(undefined).pipe(Effect.ignore)
     })
   for (;;) {
+    // Read before the list, so a restore noticed while listing still ends the watch after it.
+    const restoresSeen = yield* restores.seen
     if (cache.resourceVersion === undefined) {
       const listed = yield* Effect.result(listServiceSlices(config, namespace, name, timeoutMillis()))
       if (listed._tag === "Failure") {
@@ -61,6 +70,8 @@ export const followService = Effect.fnUntraced(function* (
       }
       const folded = applyList(cache, service, listed.success)
       for (const notice of folded.notices) yield* log(notice, service)
+      if (folded.backwards && !restoreKnown) yield* restores.notice(restoresSeen)
+      restoreKnown = false
       cache = folded.cache
       yield* Effect.logDebug("kubernetes: listed EndpointSlices", {
         service,
@@ -88,6 +99,7 @@ export const followService = Effect.fnUntraced(function* (
         duration: (timeoutSeconds + hungGrace(timeoutSeconds)) * 1000,
         orElse: () => Effect.fail(new WatchHung({ seconds: timeoutSeconds + hungGrace(timeoutSeconds) }))
       }),
+      Effect.raceFirst(restores.after(restoresSeen).pipe(Effect.andThen(Effect.fail(new RestoreNoticed())))),
       Effect.result
     )
     const lasted = (yield* Clock.currentTimeMillis) - started
@@ -103,7 +115,17 @@ export const followService = Effect.fnUntraced(function* (
       yield* Effect.logWarning(`kubernetes: watch open ${error.seconds}s past its timeout; restarting it`, { service })
       continue
     }
-    if (error instanceof WentBackwards) continue
+    if (error instanceof WentBackwards) {
+      yield* restores.notice(restoresSeen)
+      restoreKnown = true
+      continue
+    }
+    if (error instanceof RestoreNoticed) {
+      yield* Effect.logInfo("kubernetes: the API server's storage was restored (noticed on another service); relisting", { service })
+      cache = { ...cache, resourceVersion: undefined }
+      restoreKnown = true
+      continue
+    }
     if (error instanceof KubernetesApiError && error.status === 410) {
       yield* Effect.logInfo("kubernetes: resourceVersion expired (410); relisting", { service, resourceVersion: from })
       cache = { ...cache, resourceVersion: undefined }
@@ -113,6 +135,8 @@ export const followService = Effect.fnUntraced(function* (
     if (error instanceof KubernetesApiError && error.status === 504) {
       // "Too large resource version": the server is behind what this agent saw (a restored etcd).
       cache = { ...cache, resourceVersion: undefined }
+      yield* restores.notice(restoresSeen)
+      restoreKnown = true
       yield* failed(`${error.message} (the server is behind resourceVersion ${from}); relisting`)
       continue
     }
@@ -132,6 +156,7 @@ const make = Effect.gen(function* () {
     services: new Map(initial.services.map((service) => [service, { endpoints: [], synced: false }]))
   })
   const followers = yield* FiberMap.make<string>()
+  const restores = yield* makeServerRestores
   let watchTimeout = initial.discovery.kubernetes.watchTimeoutMillis
 
   const publish = (service: string) => (next: ServiceMembership) =>
@@ -153,7 +178,7 @@ const make = Effect.gen(function* () {
           yield* FiberMap.run(
             followers,
             service,
-            followService(config, service, () => watchTimeout, publish(service)),
+            followService(config, service, () => watchTimeout, publish(service), restores),
             { onlyIfMissing: true }
           )
       })

@@ -30,6 +30,8 @@ export interface Folded {
   /** The membership changed: publish it. */
   readonly changed: boolean
   readonly notices: ReadonlyArray<Notice>
+  /** The server's resourceVersion went backwards: its storage was restored (after a watch event: relist). */
+  readonly backwards: boolean
 }
 
 const versionOf = (text: string | undefined): bigint | undefined =>
@@ -75,7 +77,12 @@ export const applyList = (cache: SliceCache, service: string, listed: SliceList)
       level: "warning",
       message: `kubernetes: the relist found no EndpointSlices of ${service} where ${held} endpoints were listed; keeping the last membership until the server lists some again`
     })
-    return { cache: { ...cache, resourceVersion: listed.resourceVersion, newest: version, holding: true }, changed: false, notices }
+    return {
+      cache: { ...cache, resourceVersion: listed.resourceVersion, newest: version, holding: true },
+      changed: false,
+      notices,
+      backwards
+    }
   }
   if (cache.holding) notices.push({ level: "info", message: `kubernetes: EndpointSlices of ${service} are listed again; following them` })
   const slices = new Map<string, DecodedSlice>()
@@ -86,16 +93,12 @@ export const applyList = (cache: SliceCache, service: string, listed: SliceList)
   return {
     cache: { slices, resourceVersion: listed.resourceVersion, newest: version ?? cache.newest, synced: true, holding: false },
     changed: true,
-    notices
+    notices,
+    backwards
   }
 }
 
-/** The outcome of a batch of watch events; `backwards` = an event older than one seen, relist. */
-export interface FoldedEvents extends Folded {
-  readonly backwards: boolean
-}
-
-export const applyEvents = (cache: SliceCache, service: string, events: ReadonlyArray<WatchEvent>): FoldedEvents => {
+export const applyEvents = (cache: SliceCache, service: string, events: ReadonlyArray<WatchEvent>): Folded => {
   let { slices, resourceVersion, newest, holding } = cache
   const notices: Array<Notice> = []
   let changed = false
