@@ -29,8 +29,12 @@ export interface ControlPlane {
   readonly kubeconfig: string
   readonly adminToken: string
   readonly dir: string
-  /** A bound ServiceAccount token from the TokenRequest API, as the kubelet gets for a pod's volume. */
-  token(namespace: string, serviceAccount: string, options?: { readonly seconds?: number }): Promise<string>
+  /** A ServiceAccount token from the TokenRequest API, bound to a pod when named, as the kubelet gets for a pod's volume. */
+  token(
+    namespace: string,
+    serviceAccount: string,
+    options?: { readonly seconds?: number; readonly pod?: { readonly name: string; readonly uid: string } }
+  ): Promise<string>
   /** One request as the administrator: the status and the body parsed as JSON when it is. */
   call(method: string, path: string, body?: unknown): Promise<{ readonly status: number; readonly body: unknown }>
   stop(): Promise<void>
@@ -218,7 +222,17 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         const answer = await call(
           "POST",
           `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`,
-          { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: tokenOptions?.seconds ?? 3600 } }
+          {
+            apiVersion: "authentication.k8s.io/v1",
+            kind: "TokenRequest",
+            spec: {
+              expirationSeconds: tokenOptions?.seconds ?? 3600,
+              // As the kubelet asks for a pod's volume: the token dies with the pod.
+              ...(tokenOptions?.pod === undefined
+                ? {}
+                : { boundObjectRef: { apiVersion: "v1", kind: "Pod", name: tokenOptions.pod.name, uid: tokenOptions.pod.uid } })
+            }
+          }
         )
         const token = (answer.body as { status?: { token?: string } }).status?.token
         if (answer.status !== 201 || token === undefined)

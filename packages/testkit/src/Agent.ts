@@ -36,6 +36,11 @@ export interface StartAgentOptions {
   readonly cwd?: string
   /** Other node options than the image's (benchmarks compare them). */
   readonly nodeFlags?: ReadonlyArray<string>
+  /**
+   * A directory with `token`, `ca.crt` and `namespace`, seen by the agent (only) at
+   * /var/run/secrets/kubernetes.io/serviceaccount, as a pod's kube-api-access volume is.
+   */
+  readonly serviceAccountDir?: string
 }
 
 const agentPackage = JSON.parse(readFileSync(new URL("../../../apps/agent/package.json", import.meta.url), "utf8")) as {
@@ -64,6 +69,28 @@ export const runInNetnsArgs = (
   bundle = agentBundle
 ) => ["netns", "exec", netns, process.execPath, ...nodeFlags, bundle, ...args]
 
+/**
+ * The agent in its own mount namespace with a fresh /run holding only the ServiceAccount
+ * directory, as a container sees its projected volume: the host's /run stays untouched.
+ */
+const withServiceAccount = (args: ReadonlyArray<string>, dir: string): Array<string> => {
+  const [netns, exec, name, ...command] = args
+  return [
+    netns as string,
+    exec as string,
+    name as string,
+    "unshare",
+    "--mount",
+    "--propagation=private",
+    "--",
+    "sh",
+    "-c",
+    'mkdir -p /run && mount -t tmpfs kubelan-run /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && mount --bind -o ro "$0" /run/secrets/kubernetes.io/serviceaccount && exec "$@"',
+    dir,
+    ...command
+  ]
+}
+
 /** Starts the real agent bundle inside a pod namespace, with its config in a fresh directory. */
 export const startAgent = (options: StartAgentOptions): AgentProcess => {
   const dir = mkdtempSync(join(tmpdir(), "kubelan-agent-"))
@@ -75,18 +102,20 @@ export const startAgent = (options: StartAgentOptions): AgentProcess => {
   }
   writeConfig(options.config)
   let output = ""
-  const child = execa(
-    "ip",
-    runInNetnsArgs(options.netns, ["--config", configPath, ...(options.args ?? [])], options.nodeFlags ?? agentNodeFlags, options.bundle),
-    {
-      reject: false,
-      all: true,
-      buffer: false,
-      env: { ...agentNodeEnv, ...options.env },
-      extendEnv: true,
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
-    }
+  const args = runInNetnsArgs(
+    options.netns,
+    ["--config", configPath, ...(options.args ?? [])],
+    options.nodeFlags ?? agentNodeFlags,
+    options.bundle
   )
+  const child = execa("ip", options.serviceAccountDir === undefined ? args : withServiceAccount(args, options.serviceAccountDir), {
+    reject: false,
+    all: true,
+    buffer: false,
+    env: { ...agentNodeEnv, ...options.env },
+    extendEnv: true,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+  })
   child.all?.setEncoding("utf8").on("data", (chunk: string) => {
     output += chunk
   })
