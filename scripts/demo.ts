@@ -1,7 +1,7 @@
 // README command one: the seed's example on one machine. Brings up kubelan-sim, applies
 // deploy/k8s-example.yaml with kubectl, waits for the three pods, and arpings across the LAN
 // exactly as the seed README does. Leaves the cluster up to explore.
-//   node scripts/demo.ts [--listen HOST:PORT]
+//   node scripts/demo.ts [--listen HOST:PORT] [--control-plane fake|real]
 
 import { fileURLToPath } from "node:url"
 import { execa } from "execa"
@@ -10,9 +10,9 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const sim = (args: ReadonlyArray<string>) =>
   execa(process.execPath, [`${root}apps/fake-cluster/src/cli.ts`, ...args], { reject: false, all: true })
 const say = (text: string) => process.stdout.write(`${text}\n`)
-const listen = process.argv.includes("--listen") ? ["--listen", process.argv[process.argv.indexOf("--listen") + 1] as string] : []
+const passed = (flag: string) => (process.argv.includes(flag) ? [flag, process.argv[process.argv.indexOf(flag) + 1] as string] : [])
 
-const upped = await sim(["up", ...listen])
+const upped = await sim(["up", ...passed("--listen"), ...passed("--control-plane")])
 say(upped.all)
 if (upped.exitCode !== 0) process.exit(1)
 const kubeconfig = (await sim(["kubeconfig"])).stdout.trim()

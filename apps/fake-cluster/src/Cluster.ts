@@ -1,5 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { ApiError, type KubeFakeServer, type KubeObject, type Store, startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
+import { kubernetesVersion } from "@kubelan/kube-real"
 import { execa } from "execa"
 import { startDeploymentController } from "./controllers/Deployments.ts"
 import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
@@ -11,13 +13,16 @@ import { startServiceAccountController } from "./controllers/ServiceAccounts.ts"
 import { startStatefulSetController } from "./controllers/StatefulSets.ts"
 import { type ContainerRuntime, chooseRuntime } from "./kubelet/Image.ts"
 import { type ApiAccess, Kubelet } from "./kubelet/Kubelet.ts"
-import { apiAddress, apiPort, maxNodes, phantomAddress, phantomCapacity } from "./network/Addressing.ts"
+import { apiAddress, apiPort, maxNodes, nodeName, phantomAddress, phantomCapacity } from "./network/Addressing.ts"
 import { AddressPool } from "./network/AddressPool.ts"
 import { createFabric, type Fabric, type LinkSettings } from "./network/Fabric.ts"
 import { raiseHostLimits, releaseHostLimits } from "./network/HostLimits.ts"
 import { startNetworkPolicyController } from "./network/NetworkPolicies.ts"
 import { forwarderScript, netnsPrefix, paths, stateDir } from "./Paths.ts"
 import { makeClusterPki } from "./Pki.ts"
+import type { ControlPlaneKind } from "./real/ControlPlaneKind.ts"
+import { startKubeletServer } from "./real/KubeletServer.ts"
+import { type RealApi, startRealApi } from "./real/RealControlPlane.ts"
 
 export interface ClusterOptions {
   /** Where kubectl reaches the API (`HOST:PORT`; port 0 picks one). */
@@ -29,12 +34,17 @@ export interface ClusterOptions {
   readonly log?: (message: string) => void
   /** How the kubelan container runs; by default from the image when it holds the current build, else as a process. */
   readonly runtime?: ContainerRuntime | undefined
+  /** kube-fake with the simulator's controllers (default), or the real kube-apiserver and kube-controller-manager. */
+  readonly controlPlane?: ControlPlaneKind | undefined
 }
 
 /** A running simulator: the API, the network, the controllers and a kubelet per node. */
 export interface Cluster {
-  readonly server: KubeFakeServer
+  /** kube-fake; undefined with the real control plane. */
+  readonly server: KubeFakeServer | undefined
+  /** The cluster's objects: kube-fake's own, or a mirror of kube-apiserver's whose writes go to it. */
   readonly store: Store
+  readonly controlPlane: ControlPlaneKind
   readonly fabric: Fabric
   readonly kubelets: ReadonlyArray<Kubelet>
   /** How the kubelan containers run. */
@@ -52,7 +62,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   mkdirSync(stateDir, { recursive: true })
   writeFileSync(paths.runtime, `${runtime}\n`)
   log(`containers: kubelan ${runtime === "image" ? `from the image ${note} (podman, runc)` : `as a process (${note})`}`)
-  const pki = await makeClusterPki(paths.pki, apiAddress)
+  const real = options.controlPlane === "real"
   const kubelets: Array<Kubelet> = []
   // As the API server proxies them to the kubelet that runs the pod.
   const kubeletOf = (pod: KubeObject) => {
@@ -60,18 +70,9 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     if (kubelet === undefined) throw new ApiError(400, "BadRequest", `pod ${pod.metadata.name} is not running on any node yet`)
     return kubelet
   }
-  const server = await startKubeFake({
-    pods: {
-      logs: (pod, asked) => kubeletOf(pod).logs(pod, asked),
-      exec: (pod, asked) => kubeletOf(pod).exec(pod, asked)
-    },
-    listen: options.listen,
-    socket: paths.socket,
-    tls: { cert: pki.serverCert, key: pki.serverKey, socket: paths.tlsSocket },
-    gracefulPodDeletion: true,
-    history: options.history ?? 20_000
-  })
   const stops: Array<() => void> = []
+  let server: KubeFakeServer | undefined
+  let realApi: RealApi | undefined
   let fabric: Fabric | undefined
   let forwarder: { kill: (signal: NodeJS.Signals) => void } | undefined
   let stopping: Promise<void> | undefined
@@ -83,7 +84,8 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
         await Promise.all(kubelets.map((kubelet) => kubelet.stop()))
         forwarder?.kill("SIGKILL")
         await fabric?.destroy()
-        await server.close()
+        await server?.close()
+        await realApi?.stop()
       } finally {
         releaseHostLimits()
       }
@@ -92,8 +94,48 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   }
   try {
     raiseHostLimits()
-    writeKubeconfig(paths.kubeconfig, server.url)
-    log(`api server on ${server.url} and unix:${paths.socket}`)
+    let store: Store
+    let caCert: string
+    let token: (node: string) => ApiAccess["token"]
+    let serving: { address: string; port: number } | undefined
+    if (real) {
+      const port = Number(options.listen.split(":").pop())
+      realApi = await startRealApi({ port, nodes: options.nodes.map((_, index) => nodeName(index)), log })
+      store = realApi.store
+      caCert = realApi.controlPlane.caCert
+      const started = realApi
+      token = (node) => (namespace, serviceAccount, pod, seconds) => started.token(node, namespace, serviceAccount, pod, seconds)
+      log(`kube-apiserver ${kubernetesVersion} on ${realApi.controlPlane.url}, kube-controller-manager running its controllers`)
+      const server = await startKubeletServer(join(stateDir, "kubelet-pki"), store, () => kubelets)
+      stops.push(server.close)
+      serving = { address: "127.0.0.1", port: server.port }
+    } else {
+      const pki = await makeClusterPki(paths.pki, apiAddress)
+      const fake = await startKubeFake({
+        pods: {
+          logs: (pod, asked) => kubeletOf(pod).logs(pod, asked),
+          exec: (pod, asked) => kubeletOf(pod).exec(pod, asked)
+        },
+        listen: options.listen,
+        socket: paths.socket,
+        tls: { cert: pki.serverCert, key: pki.serverKey, socket: paths.tlsSocket },
+        gracefulPodDeletion: true,
+        history: options.history ?? 20_000
+      })
+      server = fake
+      store = fake.store
+      caCert = pki.caCert
+      token = () => async (namespace, serviceAccount, pod, seconds) => {
+        try {
+          return fake.issueToken(namespace, serviceAccount, { pod, seconds })
+        } catch {
+          // No such ServiceAccount: the pod gets the CA and no token, and says so when it tries.
+          return undefined
+        }
+      }
+      writeKubeconfig(paths.kubeconfig, fake.url)
+      log(`api server on ${fake.url} and unix:${paths.socket}`)
+    }
     fabric = await createFabric(netnsPrefix, options.nodes)
     // Pods reach the API as in a cluster: https://kubernetes.default.svc, its CA, their token.
     const started = execa(
@@ -111,23 +153,10 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     })
     for (const node of fabric.nodes) log(`${node.name}: ${node.netns}, pods ${node.subnet.cidr}, uplink ${node.internalIP} mtu ${node.mtu}`)
     log(`fabric ${fabric.netns}: routes between pod subnets; API for pods on https://${apiAddress}:${apiPort}`)
-    const api: ApiAccess = {
-      host: apiAddress,
-      port: apiPort,
-      caCert: pki.caCert,
-      token: (namespace, serviceAccount, pod, seconds) => {
-        try {
-          return server.issueToken(namespace, serviceAccount, { pod, seconds })
-        } catch {
-          // No such ServiceAccount: the pod gets the CA and no token, and says so when it tries.
-          return undefined
-        }
-      }
-    }
     const phantoms = new AddressPool("the phantom range", phantomCapacity, phantomAddress)
     for (const node of fabric.nodes) {
       const kubelet = new Kubelet(
-        server.store,
+        realApi === undefined ? store : await realApi.nodeStore(node.name),
         node,
         {
           pods: new AddressPool(
@@ -137,22 +166,29 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
           ),
           phantoms
         },
-        api,
-        runtime
+        { host: apiAddress, port: apiPort, caCert, token: token(node.name) },
+        runtime,
+        serving
       )
       kubelet.start()
       kubelets.push(kubelet)
     }
+    // With the real control plane, kube-controller-manager runs the workload, EndpointSlice,
+    // ServiceAccount, root CA and garbage collection controllers; scheduling and network policy stay ours.
     stops.push(
-      startServiceAccountController(server.store),
-      startRootCaPublisher(server.store, pki.caCert),
-      startScheduler(server.store),
-      startEndpointSliceController(server.store),
-      startStatefulSetController(server.store),
-      startDeploymentController(server.store),
-      startReplicaSetController(server.store),
-      startNetworkPolicyController(server.store, () => kubelets),
-      startGarbageCollector(server.store)
+      startScheduler(store),
+      startNetworkPolicyController(store, () => kubelets),
+      ...(real
+        ? []
+        : [
+            startServiceAccountController(store),
+            startRootCaPublisher(store, caCert),
+            startEndpointSliceController(store),
+            startStatefulSetController(store),
+            startDeploymentController(store),
+            startReplicaSetController(store),
+            startGarbageCollector(store)
+          ])
     )
   } catch (error) {
     await stop()
@@ -161,7 +197,8 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   const network = fabric
   return {
     server,
-    store: server.store,
+    store: realApi?.store ?? (server as KubeFakeServer).store,
+    controlPlane: real ? "real" : "fake",
     fabric: network,
     kubelets,
     runtime,

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 // The one module of kube-fake the CLI needs: the whole server is not loaded to print a table.
 import { podSummary } from "@kubelan/kube-fake/PodSummary"
+import { binary, kubernetesVersion } from "@kubelan/kube-real/Binaries"
 import { execa } from "execa"
 import { execArgv, podContainers, runtimeOf } from "./kubelet/Containers.ts"
 import { agentImage, type ContainerRuntime, containerRuntimes, imageState, removeContainers } from "./kubelet/Image.ts"
@@ -14,13 +15,14 @@ import { maxNodes } from "./network/Addressing.ts"
 import { releaseHostLimits } from "./network/HostLimits.ts"
 import { setSandboxPartitioned } from "./network/Sandbox.ts"
 import { daemonScript, netnsPrefix, paths, podDir, podNetns, stateDir } from "./Paths.ts"
+import { type ControlPlaneKind, controlPlaneKinds } from "./real/ControlPlaneKind.ts"
 import { listNetns, removeNetns } from "./Shell.ts"
 
 const usage = `kubelan-sim — a Kubernetes cluster on one machine: kube-fake, controllers, and pods as
 network namespaces whose kubelan container runs the real agent.
 
 Usage:
-  kubelan-sim up [--listen HOST:PORT] [--nodes N] [--runtime image|process]
+  kubelan-sim up [--listen HOST:PORT] [--nodes N] [--runtime image|process] [--control-plane fake|real]
                                         start it in the background (API default 127.0.0.1:6443;
                                         N nodes behind a routed fabric, default 1)
   kubelan-sim down                      stop it and remove everything it made
@@ -37,6 +39,10 @@ Usage:
 --runtime: how the kubelan container runs. image: from ${agentImage} under podman, as a
 kubelet's runtime runs it (scripts/image builds it); process: the agent bundle as a process
 under the same contract (faster to start). Default: the image when it holds the current build.
+
+--control-plane: fake (default) is kube-fake with the simulator's controllers, up in
+milliseconds; real is etcd, kube-apiserver and kube-controller-manager ${kubernetesVersion} built by
+scripts/kube-build, with nodes that register and report as system:node:NAME.
 
 Needs root (network namespaces). State lives in ${stateDir}.`
 
@@ -124,16 +130,30 @@ const upOptions = (args: ReadonlyArray<string>) => {
   for (let i = 0; i < args.length; i++) {
     const flag = args[i] as string
     const value = args[i + 1]
-    if (flag !== "--listen" && flag !== "--nodes" && flag !== "--runtime")
-      fail(`unknown flag ${flag} (up takes --listen HOST:PORT, --nodes N and --runtime image|process)`)
+    if (flag !== "--listen" && flag !== "--nodes" && flag !== "--runtime" && flag !== "--control-plane")
+      fail(`unknown flag ${flag} (up takes --listen HOST:PORT, --nodes N, --runtime image|process and --control-plane fake|real)`)
     if (value === undefined) fail(`${flag} needs a value`)
     if (flag === "--runtime") runtimeOption(value)
+    if (flag === "--control-plane") controlPlaneOption(value)
     if (flag === "--nodes" && !(Number.isInteger(Number(value)) && Number(value) >= 1 && Number(value) <= maxNodes))
       fail(`--nodes: ${JSON.stringify(value)} is not a whole number from 1 to ${maxNodes}`)
     options.push(flag, value as string)
     i++
   }
   return options
+}
+
+/** A --control-plane value, checked; real needs the binaries scripts/kube-build makes. */
+const controlPlaneOption = (value: string | undefined): ControlPlaneKind => {
+  if (!controlPlaneKinds.includes(value as ControlPlaneKind))
+    fail(`--control-plane: ${JSON.stringify(value)} is not one of ${controlPlaneKinds.join(", ")}`)
+  if (value === "real")
+    try {
+      for (const component of ["etcd", "kube-apiserver", "kube-controller-manager"] as const) binary(component)
+    } catch (error) {
+      fail(`--control-plane real: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  return value as ControlPlaneKind
 }
 
 /** A --runtime value, checked. */

@@ -1,8 +1,9 @@
 // The simulator's background process, started by `kubelan-sim up`: the cluster (API, fabric and
 // nodes, controllers, kubelets) until SIGTERM, which stops all of it and removes what it made.
-//   node daemon.ts [--listen HOST:PORT] [--nodes N] [--runtime image|process]
+//   node daemon.ts [--listen HOST:PORT] [--nodes N] [--runtime image|process] [--control-plane fake|real]
 import { clearReady, markReady, startCluster } from "./Cluster.ts"
 import type { ContainerRuntime } from "./kubelet/Image.ts"
+import type { ControlPlaneKind } from "./real/ControlPlaneKind.ts"
 
 const log = (message: string) => process.stdout.write(`${new Date().toISOString()} ${message}\n`)
 const option = (flag: string) => {
@@ -14,7 +15,8 @@ const cluster = await startCluster({
   listen: option("--listen") ?? "127.0.0.1:6443",
   nodes: Array.from({ length: nodes }, () => ({})),
   log,
-  runtime: option("--runtime") as ContainerRuntime | undefined
+  runtime: option("--runtime") as ContainerRuntime | undefined,
+  controlPlane: option("--control-plane") as ControlPlaneKind | undefined
 }).catch((error: unknown) => {
   // What stopped it, in one line for `up` to show; the cluster has already undone what it made.
   log(`could not start: ${error instanceof Error ? error.message : String(error)}`)

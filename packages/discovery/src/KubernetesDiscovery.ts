@@ -37,7 +37,7 @@ export const backoffSchedule = Schedule.min([Schedule.exponential("200 millis"),
 class WentBackwards extends Data.TaggedError("WentBackwards")<{ readonly service: string }> {}
 
 /** Another follower noticed the server's storage restored: this watch may never see what was written since. */
-class RestoreNoticed extends Data.TaggedError("RestoreNoticed")<{}> {}
+class RestoreNoticed extends Data.TaggedError("RestoreNoticed")<{ readonly service: string }> {}
 
 const log = (notice: Notice, service: string) =>
   notice.level === "warning" ? Effect.logWarning(notice.message, { service }) : Effect.logInfo(notice.message, { service })
@@ -99,7 +99,7 @@ export const followService = Effect.fnUntraced(function* (
         duration: (timeoutSeconds + hungGrace(timeoutSeconds)) * 1000,
         orElse: () => Effect.fail(new WatchHung({ seconds: timeoutSeconds + hungGrace(timeoutSeconds) }))
       }),
-      Effect.raceFirst(restores.after(restoresSeen).pipe(Effect.andThen(Effect.fail(new RestoreNoticed())))),
+      Effect.raceFirst(restores.after(restoresSeen).pipe(Effect.andThen(Effect.fail(new RestoreNoticed({ service }))))),
       Effect.result
     )
     const lasted = (yield* Clock.currentTimeMillis) - started

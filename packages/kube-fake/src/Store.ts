@@ -378,6 +378,25 @@ export class Store {
     return { initial, close: () => this.watchers.delete(watcher) }
   }
 
+  /**
+   * Holds an object as another server has it, for a store that caches a real cluster (a
+   * kubelet's view of kube-apiserver): uid, timestamps and all kept as given, only the
+   * resourceVersion this store's own; no admission, defaults or validation. `undefined`: it is gone.
+   */
+  replicate(type: ResourceType, namespace: string | undefined, name: string, object: KubeObject | undefined): void {
+    const bucket = this.objects.get(type) as Map<string, KubeObject>
+    const previous = bucket.get(keyOf(type.namespaced ? namespace : undefined, name))
+    if (object === undefined) {
+      if (previous !== undefined) this.remove(type, previous)
+      return
+    }
+    const next = clone(object)
+    next.metadata = { ...next.metadata, name }
+    if (type.namespaced) next.metadata.namespace = namespace as string
+    if (previous !== undefined && content(next) === content(previous)) return
+    this.commit(type, previous === undefined ? "ADDED" : "MODIFIED", next, previous)
+  }
+
   /** Forgets the history: a watch from any earlier resourceVersion now gets 410 Gone. */
   compact(): void {
     this.history = []

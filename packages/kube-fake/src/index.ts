@@ -1,4 +1,5 @@
 export * from "./ApiError.ts"
+export { refuseUpgrade, runExecSession, speaksChannelProtocol } from "./ExecChannel.ts"
 export * from "./Faults.ts"
 export * from "./Kubeconfig.ts"
 export * as KubeFake from "./KubeFakeLayer.ts"

@@ -16,6 +16,14 @@ export interface ControlPlaneOptions {
   /** Addresses besides 127.0.0.1 that the serving certificate names (where pods reach it). */
   readonly addresses?: ReadonlyArray<string>
   readonly log?: (message: string) => void
+  /** kube-apiserver's port on 127.0.0.1; a free one by default. */
+  readonly port?: number
+  /** More users of the token file besides the administrator (nodes as `system:node:NAME` in `system:nodes`). */
+  readonly users?: ReadonlyArray<{ readonly token: string; readonly name: string; readonly groups?: ReadonlyArray<string> }>
+  /** More kube-apiserver flags. */
+  readonly apiserverArgs?: ReadonlyArray<string>
+  /** More kube-controller-manager flags. */
+  readonly controllerArgs?: ReadonlyArray<string>
 }
 
 /** etcd, kube-apiserver and (unless left out) kube-controller-manager, serving on loopback. */
@@ -101,7 +109,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
   try {
     const started = performance.now()
     const pki = await makePki(join(dir, "pki"), options.addresses)
-    const [etcdClient, etcdPeer, apiPort, controllersPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+    const [etcdClient, etcdPeer, freeApiPort, controllersPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+    const apiPort = options.port !== undefined && options.port > 0 ? options.port : freeApiPort
     const etcd = run("etcd", [
       "--name=default",
       `--data-dir=${join(dir, "etcd")}`,
@@ -120,7 +129,12 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
     const tokens = join(dir, "pki", "tokens.csv")
     writeFileSync(
       tokens,
-      `${adminToken},kubernetes-admin,kubernetes-admin,"system:masters"\n${controllersToken},system:kube-controller-manager,system:kube-controller-manager\n`,
+      [
+        `${adminToken},kubernetes-admin,kubernetes-admin,"system:masters"`,
+        `${controllersToken},system:kube-controller-manager,system:kube-controller-manager`,
+        ...(options.users ?? []).map((user) => `${user.token},${user.name},${user.name},"${(user.groups ?? []).join(",")}"`),
+        ""
+      ].join("\n"),
       { mode: 0o600 }
     )
     const url = `https://127.0.0.1:${apiPort}`
@@ -141,7 +155,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       "--allow-privileged=true",
       "--profiling=false",
       // The in-cluster Service's Endpoints would name 127.0.0.1: pods reach the API another way.
-      "--endpoint-reconciler-type=none"
+      "--endpoint-reconciler-type=none",
+      ...(options.apiserverArgs ?? [])
     ])
     const kubeconfig = join(dir, "admin.kubeconfig")
     const writeConfig = (file: string, user: string, token: string) =>
@@ -193,7 +208,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         "--use-service-account-credentials=true",
         `--service-account-private-key-file=${pki.serviceAccountKeyFile}`,
         `--root-ca-file=${pki.caFile}`,
-        "--controllers=*"
+        "--controllers=*",
+        ...(options.controllerArgs ?? [])
       ])
       // Up once its ServiceAccount controller has made the default namespace's "default" (pods need it).
       for (;;) {

@@ -138,7 +138,12 @@ export interface ApiAccess {
   readonly port: number
   readonly caCert: string
   /** A token for the account, bound to the pod; undefined when there is no such account. */
-  readonly token: (namespace: string, serviceAccount: string, pod: { name: string; uid: string }, seconds: number) => string | undefined
+  readonly token: (
+    namespace: string,
+    serviceAccount: string,
+    pod: { name: string; uid: string },
+    seconds: number
+  ) => Promise<string | undefined>
 }
 
 /**
@@ -242,15 +247,19 @@ export class Kubelet {
   private readonly api: ApiAccess
   /** How the kubelan container runs: from the image under podman, or as a process (for speed). */
   private readonly runtime: ContainerRuntime
+  /** Where kube-apiserver reaches this kubelet's server (logs, exec), when it serves one. */
+  private readonly serving: { readonly address: string; readonly port: number } | undefined
 
   constructor(
     store: Store,
     node: NodeNetwork,
     pools: { pods: AddressPool; phantoms: AddressPool },
     api: ApiAccess,
-    runtime: ContainerRuntime = "process"
+    runtime: ContainerRuntime = "process",
+    serving?: { readonly address: string; readonly port: number }
   ) {
     this.runtime = runtime
+    this.serving = serving
     this.store = store
     this.node = node
     this.podAddresses = pools.pods
@@ -358,8 +367,11 @@ export class Kubelet {
         ],
         addresses: [
           { type: "InternalIP", address: this.node.internalIP },
+          // The address the control plane reaches this kubelet's server at (this machine's loopback).
+          ...(this.serving === undefined ? [] : [{ type: "ExternalIP", address: this.serving.address }]),
           { type: "Hostname", address: this.node.name }
         ],
+        ...(this.serving === undefined ? {} : { daemonEndpoints: { kubeletEndpoint: { Port: this.serving.port } } }),
         nodeInfo: { kubeletVersion, operatingSystem: "linux", architecture: "amd64", containerRuntimeVersion: "kubelan-sim://1" }
       }
     }
@@ -425,7 +437,7 @@ export class Kubelet {
       mkdirSync(dir, { recursive: true })
       await createSandbox(running.netns, this.node, running.hostSide, running.ip)
       // Volumes by index, not by name: a name is the client's, a path is the kubelet's.
-      ;((specOf(pod).volumes ?? []) as Array<Volume>).forEach((volume, index) => {
+      for (const [index, volume] of ((specOf(pod).volumes ?? []) as Array<Volume>).entries()) {
         const host = join(dir, "volumes", String(index))
         if (volume.configMap !== undefined) {
           const configMap = tryGet(this.store, "configmaps", namespace, volume.configMap.name)
@@ -433,11 +445,11 @@ export class Kubelet {
           running.readOnlyVolumes.add(volume.name)
         } else if (volume.emptyDir !== undefined) mkdirSync(host, { recursive: true })
         else if (volume.projected !== undefined) {
-          this.mountProjected(pod, running, host, volume.projected)
+          await this.mountProjected(pod, running, host, volume.projected)
           running.readOnlyVolumes.add(volume.name)
-        } else return
+        } else continue
         running.volumes.set(volume.name, host)
-      })
+      }
       running.containers.forEach((container) => {
         if (container.runtime === "none") return
         container.log = createWriteStream(join(dir, `${container.spec.name}.log`), { flags: "a" })
@@ -634,18 +646,18 @@ export class Kubelet {
    * `kube-root-ca.crt`) and the namespace. The token is renewed at 80 % of its life, through the
    * same atomic swap as a ConfigMap update.
    */
-  private mountProjected(pod: KubeObject, running: RunningPod, dir: string, projected: NonNullable<Volume["projected"]>) {
+  private async mountProjected(pod: KubeObject, running: RunningPod, dir: string, projected: NonNullable<Volume["projected"]>) {
     const sources = projected.sources ?? []
     const account = String(specOf(pod).serviceAccountName ?? "default")
     const seconds = Math.max(
       600,
       sources.find((source) => source.serviceAccountToken)?.serviceAccountToken?.expirationSeconds ?? tokenSeconds
     )
-    const write = () => {
+    const write = async () => {
       const files: Record<string, string> = {}
       for (const source of sources) {
         if (source.serviceAccountToken !== undefined) {
-          const token = this.api.token(running.namespace, account, { name: running.name, uid: running.uid }, seconds)
+          const token = await this.api.token(running.namespace, account, { name: running.name, uid: running.uid }, seconds)
           if (token !== undefined) files[source.serviceAccountToken.path] = token
         }
         if (source.configMap !== undefined) {
@@ -662,8 +674,8 @@ export class Kubelet {
       }
       writeConfigMapVolume(dir, files, volumeMode(projected.defaultMode))
     }
-    write()
-    const renew = setInterval(() => !running.terminating && write(), seconds * 800)
+    await write()
+    const renew = setInterval(() => !running.terminating && void write(), seconds * 800)
     running.timers.push(renew)
   }
 
