@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { ApiError, type KubeFakeServer, type KubeObject, type Store, startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
-import { kubernetesVersion } from "@kubelan/kube-real"
+import { type Endpoint, kubernetesVersion } from "@kubelan/kube-real"
 import { execa } from "execa"
 import { startDeploymentController } from "./controllers/Deployments.ts"
 import { startEndpointSliceController } from "./controllers/EndpointSlices.ts"
@@ -45,6 +45,8 @@ export interface Cluster {
   /** The cluster's objects: kube-fake's own, or a mirror of kube-apiserver's whose writes go to it. */
   readonly store: Store
   readonly controlPlane: ControlPlaneKind
+  /** kube-apiserver as its administrator, with the real control plane. */
+  readonly realApi: Endpoint | undefined
   readonly fabric: Fabric
   readonly kubelets: ReadonlyArray<Kubelet>
   /** How the kubelan containers run. */
@@ -199,6 +201,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     server,
     store: realApi?.store ?? (server as KubeFakeServer).store,
     controlPlane: real ? "real" : "fake",
+    realApi: realApi?.admin,
     fabric: network,
     kubelets,
     runtime,

@@ -28,7 +28,7 @@ Usage:
   kubelan-sim down                      stop it and remove everything it made
   kubelan-sim status                    the API address and the pods
   kubelan-sim kubeconfig                the kubeconfig path (export KUBECONFIG=$(kubelan-sim kubeconfig))
-  kubelan-sim run FILE.yaml [--report DIR] [--size full|ci] [--runtime image|process]
+  kubelan-sim run FILE.yaml [--report DIR] [--size full|ci] [--runtime image|process] [--control-plane fake|real]
                                         run a scenario on a cluster of its own: exit 0 when every
                                         expectation held, 1 when one failed, 2 for a bad file
   kubelan-sim exec POD [-n NS] [-c CONTAINER] -- CMD...   run a command in a pod
@@ -286,16 +286,18 @@ const logs = async (args: ReadonlyArray<string>) => {
   process.exit(tail.exitCode ?? 0)
 }
 
-/** `run FILE [--report DIR] [--size S]`: in a state directory and namespace prefix of its own, so it never meets `up`'s. */
+/** `run FILE [--report DIR] [--size S] ...`: in a state directory and namespace prefix of its own, so it never meets `up`'s. */
 const run = async (args: ReadonlyArray<string>) => {
   let file: string | undefined
   let reportDir: string | undefined
   let size = "full"
   let runtime: ContainerRuntime | undefined
+  let controlPlane: ControlPlaneKind | undefined
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string
     if (arg === "--report") reportDir = args[++i] ?? fail("--report needs a directory")
     else if (arg === "--runtime") runtime = runtimeOption(args[++i])
+    else if (arg === "--control-plane") controlPlane = controlPlaneOption(args[++i])
     else if (arg === "--size") size = args[++i] ?? fail("--size needs a value")
     else if (arg.startsWith("-")) fail(`unknown flag ${arg}`)
     else if (file === undefined) file = arg
@@ -335,7 +337,7 @@ const run = async (args: ReadonlyArray<string>) => {
   process.on("SIGINT", () => void cleanUp())
   process.on("SIGTERM", () => void cleanUp())
   try {
-    const report = await runScenario(scenario, { reportDir, runtime })
+    const report = await runScenario(scenario, { reportDir, runtime, controlPlane })
     await sweep()
     process.exit(report.passed ? 0 : 1)
   } catch (error) {

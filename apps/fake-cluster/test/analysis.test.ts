@@ -132,6 +132,16 @@ describe("wrongRemovals", () => {
     expect(wrongRemovals(events, histories)).toEqual([{ agent: "p-0@uid", at: 900, dst: c }])
   })
 
+  it("against kube-apiserver, excuses a removal the recorder hears of up to its lag later, and no more", () => {
+    // The agent's watch brought c's leaving at 498; the recorder's at 500.
+    const events = [event(-10, [a, b, c], []), event(500, [a, b], [a, b, c])]
+    const histories = [agent("p-0", a, [b, c], [[498, c, false]])]
+    expect(wrongRemovals(events, histories)).toEqual([{ agent: "p-0@uid", at: 498, dst: c }])
+    expect(wrongRemovals(events, histories, 100)).toEqual([])
+    const early = [agent("p-0", a, [b, c], [[300, c, false]])]
+    expect(wrongRemovals(events, early, 100)).toEqual([{ agent: "p-0@uid", at: 300, dst: c }])
+  })
+
   it("does not judge an agent outside its live window", () => {
     const events = [event(-10, [a, b], [])]
     const histories = [agent("p-0", a, [b], [[900, b, false]], { from: 0, to: 800 })]

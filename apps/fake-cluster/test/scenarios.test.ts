@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url"
 import { listNamespaces, testPrefix } from "@kubelan/testkit"
 import { execa } from "execa"
 import { afterAll, describe, expect, it } from "vitest"
+import type { ControlPlaneKind } from "../src/real/ControlPlaneKind.ts"
 import type { Report } from "../src/scenario/Report.ts"
 
 /**
@@ -22,7 +23,7 @@ const sysctls = ["net/ipv4/neigh/default/gc_thresh3", "net/ipv6/neigh/default/gc
 const readSysctls = () => sysctls.map((key) => `${key}=${readFileSync(`/proc/sys/${key}`, "utf8").trim()}`)
 
 /** Runs one scenario in a state directory and namespace prefix of its own; returns what a user sees. */
-const run = async (file: string) => {
+const run = async (file: string, controlPlane: ControlPlaneKind = "fake") => {
   const id = randomBytes(3).toString("hex")
   const prefix = `${testPrefix}run${id}-`
   const state = `/run/kubelan-sim-run-kltest-${id}`
@@ -34,7 +35,7 @@ const run = async (file: string) => {
       ?.replace(/\.yaml$/, "")}`
   )
   const limitsBefore = readSysctls()
-  const result = await execa(process.execPath, [cli, "run", file, "--size", "ci", "--report", reportDir], {
+  const result = await execa(process.execPath, [cli, "run", file, "--size", "ci", "--report", reportDir, "--control-plane", controlPlane], {
     env: { KUBELAN_SIM_PREFIX: prefix, KUBELAN_SIM_STATE: state },
     reject: false,
     all: true,
@@ -245,5 +246,15 @@ describe.runIf(process.getuid?.() === 0)("shipped scenarios at --size ci", { tim
     expect(failed.output).toMatch(/FAILED probes\.sent > 1000000 — /)
     expect(readFileSync(join(failed.reportDir, "report.html"), "utf8")).toContain("<code>probes.sent &gt; 1000000</code>")
     expect(failed.left).toEqual({ namespaces: [], state: false, processes: [], limitsHeld: false, limitsChanged: [] })
+  })
+})
+
+// The same runs on kube-apiserver and kube-controller-manager: their StatefulSet and EndpointSlice
+// controllers, the nodes' own identities, the agents' Role; each passes as it does on kube-fake.
+describe.runIf(process.getuid?.() === 0)("shipped scenarios at --size ci on the real control plane", { timeout: 900_000 }, () => {
+  it.each(shipped)("%s passes and leaves nothing behind", async (name) => {
+    const outcome = await run(join(scenarios, name), "real")
+    expect(outcome.output).toContain("control plane: kube-apiserver and kube-controller-manager")
+    expectPassedAndClean(outcome)
   })
 })

@@ -7,6 +7,7 @@ import { kind } from "../Api.ts"
 export interface Mirrored {
   readonly resource: string
   readonly fieldSelector?: string
+  readonly labelSelector?: string
 }
 
 export const collectionPath = (type: ResourceType, namespace?: string) =>
@@ -30,7 +31,10 @@ export const startMirror = (endpoint: Endpoint, store: Store, mirrored: Readonly
   const aborts = new Set<() => void>()
   const follow = async (entry: Mirrored, listed: () => void) => {
     const type = kind(entry.resource)
-    const selector = entry.fieldSelector === undefined ? "" : `fieldSelector=${encodeURIComponent(entry.fieldSelector)}`
+    const selector = [
+      ...(entry.fieldSelector === undefined ? [] : [`fieldSelector=${encodeURIComponent(entry.fieldSelector)}`]),
+      ...(entry.labelSelector === undefined ? [] : [`labelSelector=${encodeURIComponent(entry.labelSelector)}`])
+    ].join("&")
     let first = true
     while (!stopped) {
       try {

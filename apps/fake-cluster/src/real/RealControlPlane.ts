@@ -65,6 +65,8 @@ const microTime = () => new Date().toISOString().replace(/(\.\d{3})Z$/, "$1000Z"
 
 export interface RealApi {
   readonly controlPlane: ControlPlane
+  /** kube-apiserver as its administrator. */
+  readonly admin: Endpoint
   /** The cluster as the scheduler and the scenarios see it, writing as the administrator. */
   readonly store: ReplicaStore
   /** A node's kubelet store: its view of the cluster, writing as `system:node:NAME`. */
@@ -150,6 +152,7 @@ export const startRealApi = async (options: {
     }
     return {
       controlPlane,
+      admin,
       store,
       nodeStore: async (node) => {
         // Read as the administrator (a real kubelet watches each object its pods name); written as the node.

@@ -141,8 +141,15 @@ export const convergence = (
  * FDB entries an agent removed although the address never stopped being a member since the
  * agent put it in: the thing kubelan must never do. A removal that follows the address leaving
  * is the agent catching up, even when the address is back by then (it comes back in turn).
+ * `lagMillis`: how long after an agent the recorder may see the same change. With kube-fake it
+ * sees every change first (in the same process); against kube-apiserver it is one more watcher,
+ * so an address that leaves within that time after the removal left first.
  */
-export const wrongRemovals = (events: ReadonlyArray<MembershipEvent>, histories: ReadonlyArray<FdbHistory>): ReadonlyArray<WrongRemoval> =>
+export const wrongRemovals = (
+  events: ReadonlyArray<MembershipEvent>,
+  histories: ReadonlyArray<FdbHistory>,
+  lagMillis = 0
+): ReadonlyArray<WrongRemoval> =>
   histories.flatMap((history) => {
     const found: Array<WrongRemoval> = []
     let members = membersAt(events, -1)
@@ -159,7 +166,8 @@ export const wrongRemovals = (events: ReadonlyArray<MembershipEvent>, histories:
         moment.at >= history.live.from &&
         (history.live.to === undefined || moment.at < history.live.to) &&
         members.has(moment.dst) &&
-        !leftSince.has(moment.dst)
+        !leftSince.has(moment.dst) &&
+        !events.some((event) => event.at > moment.at && event.at <= moment.at + lagMillis && event.removed.includes(moment.dst))
       )
         found.push({ agent: history.agent, at: moment.at, dst: moment.dst })
     }

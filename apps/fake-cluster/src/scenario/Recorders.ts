@@ -23,7 +23,7 @@ export interface Clock {
 }
 
 /** The membership of one Service (`namespace/name`) as its EndpointSlices say, every endpoint counted. */
-export const recordMembership = (store: Store, service: string, clock: Clock) => {
+export const recordMembership = (store: Store, service: string, clock: Clock, emit?: (event: MembershipEvent) => void) => {
   const [namespace, name] = service.split("/") as [string, string]
   const slices = new Map<string, ReadonlyArray<string>>()
   const events: Array<MembershipEvent> = []
@@ -43,7 +43,9 @@ export const recordMembership = (store: Store, service: string, clock: Clock) =>
     const removed = [...members].filter((address) => !next.has(address)).sort()
     if (added.length === 0 && removed.length === 0) return
     members = next
-    events.push({ at: clock.now(), step: clock.step(), added, removed, members: [...next].sort() })
+    const recorded = { at: clock.now(), step: clock.step(), added, removed, members: [...next].sort() }
+    events.push(recorded)
+    emit?.(recorded)
   })
   return { events, stop }
 }

@@ -42,6 +42,8 @@ export interface Recorded {
   readonly checks: { readonly passed: number; readonly failed: number; readonly failures: ReadonlyArray<string> }
   readonly faults: ReadonlyArray<Fault>
   readonly fabricVxlanPackets: number
+  /** How long after an agent the membership recorder may see a change (0 with kube-fake: it sees them first). */
+  readonly recorderLagMillis: number
 }
 
 const convergenceMetrics = (prefix: string, results: ReadonlyArray<Convergence>) => {
@@ -60,7 +62,7 @@ const convergenceMetrics = (prefix: string, results: ReadonlyArray<Convergence>)
 export const buildReport = (recorded: Recorded) => {
   const { membership, histories, duration } = recorded
   const converged = convergence(membership, histories, duration)
-  const wrong = wrongRemovals(membership, histories)
+  const wrong = wrongRemovals(membership, histories, recorded.recorderLagMillis)
   const final = finalDifferences(membership, histories, duration)
   // A probe sent in the last second may still be in flight: it is not judged.
   const judged = recorded.pings.map((pair) => ({ ...pair, probes: pair.probes.filter((probe) => probe.at < duration - 1000) }))

@@ -2,7 +2,9 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { startCluster } from "../Cluster.ts"
 import type { ContainerRuntime } from "../kubelet/Image.ts"
+import type { ControlPlaneKind } from "../real/ControlPlaneKind.ts"
 import { reportHtml } from "./Html.ts"
+import { recordMembershipInWorker } from "./MembershipWorker.ts"
 import { recordFdbs, recordMembership, recordPings, recordResources } from "./Recorders.ts"
 import { buildReport, type StepRecord, summary } from "./Report.ts"
 import type { Scenario, Step } from "./ScenarioFile.ts"
@@ -31,16 +33,25 @@ const labelOf = (step: Step) => {
  */
 export const runScenario = async (
   scenario: Scenario,
-  options: { reportDir?: string | undefined; log?: (line: string) => void; runtime?: ContainerRuntime | undefined }
+  options: {
+    reportDir?: string | undefined
+    log?: (line: string) => void
+    runtime?: ContainerRuntime | undefined
+    controlPlane?: ControlPlaneKind | undefined
+  }
 ) => {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`))
   const startedAt = Date.now()
   let current = "start"
   const clock = { now: () => Date.now() - startedAt, step: () => current }
   const links = Array.from({ length: scenario.nodes }, (_, index) => scenario.links.get(`node-${index}`) ?? {})
-  const cluster = await startCluster({ listen: "127.0.0.1:0", nodes: links, runtime: options.runtime })
+  const cluster = await startCluster({ listen: "127.0.0.1:0", nodes: links, runtime: options.runtime, controlPlane: options.controlPlane })
   log(`containers: kubelan ${cluster.runtime === "image" ? "from its image (podman)" : "as a process"}`)
-  const membership = recordMembership(cluster.store, scenario.service, clock)
+  log(`control plane: ${cluster.controlPlane === "real" ? "kube-apiserver and kube-controller-manager" : "kube-fake"}`)
+  const membership =
+    cluster.realApi === undefined
+      ? recordMembership(cluster.store, scenario.service, clock)
+      : recordMembershipInWorker(cluster.realApi, scenario.service, startedAt, clock)
   const fdbs = recordFdbs(cluster, scenario.interfaceName, clock)
   const resources = recordResources(cluster, clock)
   let pings: ReturnType<typeof recordPings> | undefined
@@ -75,6 +86,7 @@ export const runScenario = async (
   try {
     try {
       log(`${scenario.name}: ${scenario.nodes} node(s), size ${scenario.size}`)
+      if ("ready" in membership) await membership.ready
       for (const manifest of scenario.manifests) {
         const applied = await kubectl(["apply", "-f", "-"], manifestText(manifest))
         if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${applied.all}`)
@@ -126,6 +138,8 @@ export const runScenario = async (
       measures: context.measures,
       checks: context.checks,
       faults: context.faults,
+      // kube-apiserver sends each watcher its events on its own: the recorder may hear of a change a few ms after an agent.
+      recorderLagMillis: cluster.controlPlane === "real" ? 100 : 0,
       fabricVxlanPackets
     })
     await cluster.stop()
