@@ -58,9 +58,10 @@ export const startKubeletServer = async (dir: string, store: Store, kubelets: ()
           await write(response, abort.signal)
           response.end()
         } catch (error) {
+          // As the kubelet's http.Error: the message alone, which kube-apiserver turns into the Status kubectl shows.
           const failure = error instanceof ApiError ? error : new ApiError(500, "InternalError", String(error))
-          if (!response.headersSent) response.writeHead(failure.code, { "content-type": "application/json" })
-          response.end(JSON.stringify(failure.toStatus()))
+          if (!response.headersSent) response.writeHead(failure.code, { "content-type": "text/plain; charset=utf-8" })
+          response.end(`${failure.message}\n`)
         }
       })()
     }
