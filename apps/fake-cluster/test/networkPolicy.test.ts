@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { controlPlaneKinds } from "../src/real/ControlPlaneKind.ts"
 import { exampleManifest, isolatedSim } from "./Sim.ts"
 
 /**
@@ -28,7 +29,7 @@ spec:
       securityContext: { capabilities: { add: [NET_ADMIN, NET_RAW] } }
 `
 
-describe("NetworkPolicy in kubelan-sim", () => {
+describe.each(controlPlaneKinds)("NetworkPolicy in kubelan-sim, %s control plane", (controlPlane) => {
   const sim = isolatedSim()
   const ready = async (replicas: number) =>
     (await sim.kubectl(["get", "statefulset", "kubelan", "-o", "jsonpath={.status.readyReplicas}"])).stdout === String(replicas)
@@ -46,7 +47,7 @@ describe("NetworkPolicy in kubelan-sim", () => {
     (await sim.kubectl(["exec", from, "-c", "alpine", "--", "arping", "-c", "1", "-w", "3", "-I", "kubelan", to])).exitCode === 0
 
   beforeAll(async () => {
-    const up = await sim.sim(["up", "--listen", "127.0.0.1:0"])
+    const up = await sim.sim(["up", "--listen", "127.0.0.1:0", "--control-plane", controlPlane])
     if (up.exitCode !== 0) throw new Error(up.all)
     expect((await sim.kubectl(["apply", "-f", exampleManifest])).exitCode).toBe(0)
     expect((await sim.kubectl(["apply", "-f", "-"], intruder)).exitCode).toBe(0)

@@ -140,14 +140,24 @@ type EventView = {
   series?: { count?: number; lastObservedTime?: string }
   involvedObject?: { kind?: string; name?: string; fieldPath?: string }
   source?: { component?: string; host?: string }
+  reportingComponent?: string
+  reportingInstance?: string
 }
 const since = (timestamp: string | undefined) => (timestamp === undefined ? "<unknown>" : age(timestamp))
-/** LAST SEEN as the real printer writes it: `5m`, or `5m (x3 over 10m)` for a repeated event. */
-const lastSeen = (event: EventView) => {
-  const last = event.series?.lastObservedTime ?? event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp
-  const count = event.series?.count ?? event.count ?? 1
-  const first = event.firstTimestamp ?? event.eventTime
-  return count > 1 ? `${since(last)} (x${count} over ${since(first)})` : since(last)
+// As kube-apiserver's printEvent (1.32): LAST SEEN is the series' last observation, else the last
+// timestamp, else the first; the count shows only in -o wide (`kubectl describe` writes "x3 over").
+const firstSeen = (event: EventView) => since(event.firstTimestamp ?? event.eventTime)
+const lastSeen = (event: EventView) =>
+  event.series?.lastObservedTime !== undefined
+    ? since(event.series.lastObservedTime)
+    : event.lastTimestamp !== undefined
+      ? since(event.lastTimestamp)
+      : firstSeen(event)
+const eventCount = (event: EventView) => event.series?.count ?? (event.count === undefined || event.count === 0 ? 1 : event.count)
+const eventSource = (event: EventView) => {
+  const component = event.source?.component || event.reportingComponent || ""
+  const instance = event.source?.host || event.reportingInstance || ""
+  return instance === "" ? component : `${component}, ${instance}`
 }
 const eventColumns: ReadonlyArray<Column> = [
   { name: "Last Seen", value: (event) => lastSeen(event as EventView) },
@@ -159,14 +169,10 @@ const eventColumns: ReadonlyArray<Column> = [
       `${((event as EventView).involvedObject?.kind ?? "").toLowerCase()}/${(event as EventView).involvedObject?.name ?? ""}`
   },
   { name: "Subobject", value: (event) => (event as EventView).involvedObject?.fieldPath ?? "", wide: true },
-  {
-    name: "Source",
-    value: (event) => [(event as EventView).source?.component, (event as EventView).source?.host].filter(Boolean).join(", "),
-    wide: true
-  },
-  { name: "Message", path: ["message"] },
-  { name: "First Seen", value: (event) => since((event as EventView).firstTimestamp ?? (event as EventView).eventTime), wide: true },
-  { name: "Count", value: (event) => (event as EventView).count ?? 1, wide: true },
+  { name: "Source", value: (event) => eventSource(event as EventView), wide: true },
+  { name: "Message", value: (event) => ((event as EventView).message ?? "").trim() },
+  { name: "First Seen", value: (event) => firstSeen(event as EventView), wide: true },
+  { name: "Count", value: (event) => eventCount(event as EventView), wide: true },
   { name: "Name", value: (event) => (event as EventView).metadata?.name ?? "", wide: true }
 ]
 

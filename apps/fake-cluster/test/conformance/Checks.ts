@@ -263,6 +263,34 @@ export const checks: ReadonlyArray<Check> = [
   },
   { name: "kubectl delete --wait of a ConfigMap", run: (t) => kubectl(t, ["delete", "configmap", "ssa", "-n", ns, "--wait"]) },
   {
+    name: "an events.k8s.io Event with a series, as kubelan records one: get events -o wide and describe's count",
+    run: async (t) => {
+      const events = `/apis/events.k8s.io/v1/namespaces/${ns}/events`
+      const micro = (millis: number) => new Date(millis).toISOString().replace("Z", "000Z")
+      const created = await t.call("POST", events, {
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        metadata: { name: "lan-0.series" },
+        eventTime: micro(Date.now() - 60_000),
+        reportingController: "kubelan.io/agent",
+        reportingInstance: "lan-0",
+        action: "Run",
+        reason: "HookFailed",
+        type: "Warning",
+        note: "change hook failed",
+        regarding: { apiVersion: "v1", kind: "Pod", namespace: ns, name: "lan-0" }
+      })
+      const patched = await t.call(
+        "PATCH",
+        `${events}/lan-0.series`,
+        { series: { count: 3, lastObservedTime: micro(Date.now()) } },
+        "application/merge-patch+json"
+      )
+      const table = await kubectl(t, ["get", "events", "-n", ns, "--field-selector", "involvedObject.name=lan-0", "-o", "wide"])
+      return { created: created.status, patched: patched.status, table }
+    }
+  },
+  {
     name: "client-node: read a missing ConfigMap (ApiException 404 and its Status)",
     run: async (t) => {
       try {
