@@ -1,4 +1,4 @@
-import { groupVersion, type ResourceType, resourceTypes, verbs } from "./Resources.ts"
+import { groupVersion, resourceTypes, verbs } from "./Resources.ts"
 
 /** `/version`, `/api`, `/apis` and the per-group resource lists kubectl discovers the server with. */
 export const versionInfo = {
@@ -25,9 +25,12 @@ export const groupList = () => ({
   kind: "APIGroupList",
   apiVersion: "v1",
   groups: groups().map((name) => {
-    const version = (resourceTypes.find((type) => type.group === name) as ResourceType).version
-    const entry = { groupVersion: `${name}/${version}`, version }
-    return { name, versions: [entry], preferredVersion: entry }
+    // Every version served, the preferred (first listed) first.
+    const versions = [...new Set(resourceTypes.filter((type) => type.group === name).map((type) => type.version))].map((version) => ({
+      groupVersion: `${name}/${version}`,
+      version
+    }))
+    return { name, versions, preferredVersion: versions[0] }
   })
 })
 

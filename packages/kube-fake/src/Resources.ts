@@ -128,6 +128,12 @@ const slicePorts = (slice: Record<string, unknown>) => {
 const dataCount = (object: Record<string, unknown>) =>
   Object.keys((object.data as object | undefined) ?? {}).length + Object.keys((object.binaryData as object | undefined) ?? {}).length
 
+const sliceColumns: ReadonlyArray<Column> = [
+  { name: "AddressType", path: ["addressType"] },
+  { name: "Ports", value: slicePorts },
+  { name: "Endpoints", value: sliceEndpoints }
+]
+
 type EventView = {
   metadata?: { name?: string }
   type?: string
@@ -274,13 +280,9 @@ export const resourceTypes: ReadonlyArray<ResourceType> = [
   }),
   resource("", "v1", "events", "Event", true, { shortNames: ["ev"], columns: eventColumns, ownColumns: true }),
   resource("", "v1", "serviceaccounts", "ServiceAccount", true, { shortNames: ["sa"], subresources: ["token"] }),
-  resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {
-    columns: [
-      { name: "AddressType", path: ["addressType"] },
-      { name: "Ports", value: slicePorts },
-      { name: "Endpoints", value: sliceEndpoints }
-    ]
-  }),
+  resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, { columns: sliceColumns }),
+  // Served from the v1 objects, converted, for clients of Kubernetes ≤ 1.20 (EndpointSliceV1beta1.ts).
+  resource("discovery.k8s.io", "v1beta1", "endpointslices", "EndpointSlice", true, { columns: sliceColumns }),
   resource("apps", "v1", "statefulsets", "StatefulSet", true, {
     shortNames: ["sts"],
     categories: ["all"],

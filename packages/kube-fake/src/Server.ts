@@ -6,8 +6,8 @@ import type { Duplex } from "node:stream"
 import { parse as parseYaml } from "yaml"
 import { attributesOf, authenticate, requireAllowed, reviewAccess } from "./Access.ts"
 import { ApiError } from "./ApiError.ts"
+import { type ConvertedView, convertedViews } from "./ConvertedViews.ts"
 import { coreVersions, groupList, resourceList, versionInfo } from "./DiscoveryDocuments.ts"
-import { coreFieldRequirement, fromEventsV1, toEventsV1 } from "./EventsView.ts"
 import { refuseUpgrade, runExecSession, speaksChannelProtocol } from "./ExecChannel.ts"
 import { type FaultRequest, type FaultState, noFaults } from "./Faults.ts"
 import { isRecord, type KubeObject } from "./KubeObject.ts"
@@ -18,7 +18,7 @@ import { execOptions, logOptions, type PodStreams, requireNode } from "./PodStre
 import { decodeProtobuf, isProtobuf } from "./Protobuf.ts"
 import type { UserInfo } from "./Rbac.ts"
 import { clientOf, RequestLog } from "./RequestLog.ts"
-import { type ResourceType, reviewResources } from "./Resources.ts"
+import { groupVersion, type ResourceType, reviewResources } from "./Resources.ts"
 import { type ApiPath, knownGroupVersion, parseApiPath } from "./Router.ts"
 import { parseFieldSelector, parseLabelSelector, SelectorError } from "./Selectors.ts"
 import { type Filter, Store, type WatchEvent, type WriteOptions } from "./Store.ts"
@@ -281,7 +281,8 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
             ...writeOptions(query),
             manager: managerOf(query, request.headers["user-agent"], subresource === "status" ? "status" : undefined)
           }
-    if (type.group === "events.k8s.io") return serveEventsV1(request, response, client, target, query, table, filter, write)
+    const view = convertedViews.get(type)
+    if (view !== undefined) return serveConverted(request, response, client, target, view, query, table, filter, write)
     switch (request.method) {
       case "GET": {
         if (name !== undefined && subresource === "scale") return send(response, client, 200, scaleOf(store.get(type, namespace, name)))
@@ -365,56 +366,61 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     }
   }
 
-  /** events.k8s.io/v1: the stored core/v1 Events, converted on the way in and out as the real server does. */
-  const serveEventsV1 = async (
+  /**
+   * A kind served in another version than it is stored in (events.k8s.io/v1 Events as core/v1,
+   * discovery.k8s.io/v1beta1 EndpointSlices as v1): converted on the way in and out, as the real
+   * server does.
+   */
+  const serveConverted = async (
     request: IncomingMessage,
     response: ServerResponse,
     client: string,
     target: Extract<ApiPath, { kind: "resource" }>,
+    view: ConvertedView,
     query: URLSearchParams,
     table: boolean,
     filter: Filter,
     write: WriteOptions
   ) => {
     const { namespace, name } = target
-    const core = resourceTypeOf("events")
-    const stored: Filter = { ...filter, resource: core, fields: filter.fields.map(coreFieldRequirement) }
-    const body = async () => fromEventsV1(asObject(await readObject(request)))
+    const storage = view.storage
+    const stored: Filter = { ...filter, resource: storage, fields: filter.fields.map(view.field) }
+    const body = async () => view.fromServed(asObject(await readObject(request)))
     switch (request.method) {
       case "GET": {
         if (name !== undefined) {
-          const event = store.get(core, namespace, name)
-          return send(response, client, 200, table ? toTable(core, [event], query.get("includeObject")) : toEventsV1(event))
+          const object = store.get(storage, namespace, name)
+          return send(response, client, 200, table ? toTable(storage, [object], query.get("includeObject")) : view.toServed(object))
         }
         if (query.get("watch") === "true" || query.get("watch") === "1")
-          return watch(request, response, query, client, stored, table, toEventsV1)
-        const list = listOf(core, stored, query, table) as { items?: Array<KubeObject> }
+          return watch(request, response, query, client, stored, table, view.toServed)
+        const list = listOf(storage, stored, query, table) as { items?: Array<KubeObject> }
         if (table) return send(response, client, 200, list)
-        return send(response, client, 200, { ...list, apiVersion: "events.k8s.io/v1", items: (list.items ?? []).map(toEventsV1) })
+        return send(response, client, 200, { ...list, apiVersion: groupVersion(target.type), items: (list.items ?? []).map(view.toServed) })
       }
       case "POST":
-        return send(response, client, 201, toEventsV1(store.create(core, namespace, await body(), write)))
+        return send(response, client, 201, view.toServed(store.create(storage, namespace, await body(), write)))
       case "PUT":
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PUT needs an object name")
-        return send(response, client, 200, toEventsV1(store.update(core, namespace, name, await body(), undefined, write)))
+        return send(response, client, 200, view.toServed(store.update(storage, namespace, name, await body(), undefined, write)))
       case "PATCH": {
         if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "PATCH needs an object name")
         const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim()
         const patch = parseJson(await readBody(request))
-        const current = toEventsV1(store.get(core, namespace, name))
+        const current = view.toServed(store.get(storage, namespace, name))
         const patched =
           contentType === "application/json-patch+json"
             ? jsonPatch(current, patch)
             : contentType === "application/strategic-merge-patch+json"
               ? strategicMergePatch(current, patch)
               : jsonMergePatch(current, patch)
-        const next = fromEventsV1(asObject(patched))
+        const next = view.fromServed(asObject(patched))
         const { resourceVersion: _ignored, ...metadata } = next.metadata
-        return send(response, client, 200, toEventsV1(store.update(core, namespace, name, { ...next, metadata }, undefined, write)))
+        return send(response, client, 200, view.toServed(store.update(storage, namespace, name, { ...next, metadata }, undefined, write)))
       }
       case "DELETE":
-        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", "delete one event at a time")
-        return send(response, client, 200, toEventsV1(store.delete(core, namespace, name, write)))
+        if (name === undefined) throw new ApiError(405, "MethodNotAllowed", `delete one ${target.type.singular} at a time`)
+        return send(response, client, 200, view.toServed(store.delete(storage, namespace, name, write)))
       default:
         throw new ApiError(405, "MethodNotAllowed", `${request.method} is not supported`)
     }

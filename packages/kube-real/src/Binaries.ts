@@ -25,3 +25,14 @@ export const binary = (component: Component, env: NodeJS.ProcessEnv = process.en
   }
   return path
 }
+
+/** scripts/follower-build's client-go v0.19 EndpointSlice follower (discovery.k8s.io/v1beta1, as the original kubelan). */
+export const v1beta1Follower = (env: NodeJS.ProcessEnv = process.env) => {
+  const path = env.KUBELAN_V1BETA1_FOLLOWER ?? join(repositoryRoot, ".tools", "v1beta1-follower", "v1beta1-follower")
+  try {
+    accessSync(path, constants.X_OK)
+  } catch {
+    throw new Error(`v1beta1-follower is not built (${path}): run scripts/follower-build (scripts/bootstrap does when Go is installed)`)
+  }
+  return path
+}
