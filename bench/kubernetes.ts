@@ -1,6 +1,12 @@
 // The kubernetes backend end to end: kube-fake in the pod's namespace, the agent bundle run as
 // the image runs it, the kernel's own FDB events as the clock.
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startKubeFake, writeKubeconfig } from "@kubelan/kube-fake"
+import { v1beta1Follower } from "@kubelan/kube-real"
 import { type AgentProcess, endpointSlice, makePodNetwork, startAgent, startKubeFakeInNetns } from "@kubelan/testkit"
+import { execa } from "execa"
 import { fdbEvents } from "./fdbEvents.ts"
 
 const slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
@@ -140,9 +146,79 @@ export const benchTrafficPerChange = async (changes: number, unrelated: number) 
     }
   )
 
+/**
+ * The same churn, received by the original kubelan's watch: client-go v0.19's informer on every
+ * EndpointSlice in the cluster (discovery.k8s.io/v1beta1), as tools/v1beta1-follower runs it.
+ * The original itself cannot be built here (the Go module proxy refuses it); its client can.
+ */
+export const benchOriginalWatchTraffic = async (changes: number, unrelated: number) => {
+  const server = await startKubeFake({ bookmarkMillis: 3_600_000 })
+  const dir = mkdtempSync(join(tmpdir(), "kubelan-bench-original-"))
+  const kubeconfig = join(dir, "kubeconfig")
+  writeKubeconfig(kubeconfig, server.url)
+  const api = async <A = { metadata: { resourceVersion: string } }>(method: string, path: string, body?: unknown) =>
+    (await (
+      await fetch(`${server.url}${path}`, {
+        method,
+        headers: { "content-type": "application/json", "user-agent": "kubelan-test" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+    ).json()) as A
+  const put = async (name: string, slice: ReturnType<typeof endpointSlice>) => {
+    const current = (await api("GET", `${slices}/${name}`)).metadata.resourceVersion
+    return api("PUT", `${slices}/${name}`, { ...slice, metadata: { ...slice.metadata, resourceVersion: current } })
+  }
+  const follower = execa(v1beta1Follower(), [kubeconfig], { reject: false, buffer: false })
+  let last = ""
+  follower.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    const lines = chunk.split("\n").filter((line) => line.trim() !== "")
+    if (lines.length > 0) last = lines.at(-1) as string
+  })
+  const sees = async (address: string) => {
+    while (!last.includes(`"${address}@`)) await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+  const totals = async () => {
+    const clients = await api<Record<string, { bytesSent: number; eventsByKind: Record<string, number> }>>("GET", "/_fake/clients")
+    return Object.entries(clients)
+      .filter(([name]) => name !== "kubelan-test")
+      .reduce(
+        (sum, [, traffic]) => ({ bytes: sum.bytes + traffic.bytesSent, events: sum.events + (traffic.eventsByKind.EndpointSlice ?? 0) }),
+        { bytes: 0, events: 0 }
+      )
+  }
+  try {
+    await api(
+      "POST",
+      slices,
+      endpointSlice(
+        "lan",
+        "lan-0",
+        Array.from({ length: 10 }, (_, j) => peerAddress(j))
+      )
+    )
+    for (let n = 0; n < unrelated; n++) await api("POST", slices, endpointSlice("noise", `noise-${n}`, [peerAddress(60_000 + n)]))
+    await sees(peerAddress(9))
+    const before = await totals()
+    for (let i = 0; i < changes; i++) {
+      for (let n = 0; n < unrelated; n += 10) await put(`noise-${n}`, endpointSlice("noise", `noise-${n}`, [peerAddress(70_000 + i)]))
+      const dst = peerAddress(80_000 + i)
+      await put("lan-0", endpointSlice("lan", "lan-0", [...Array.from({ length: 10 }, (_, j) => peerAddress(j)), dst]))
+      await sees(dst)
+    }
+    const after = await totals()
+    return { bytes: (after.bytes - before.bytes) / changes, events: (after.events - before.events) / changes, unrelated }
+  } finally {
+    follower.kill("SIGKILL")
+    await follower
+    await server.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 export const printKubernetes = (
   quiet: Awaited<ReturnType<typeof benchTrafficPerChange>>,
-  noisy: Awaited<ReturnType<typeof benchTrafficPerChange>>
+  noisy: Awaited<ReturnType<typeof benchTrafficPerChange>>,
+  original: Awaited<ReturnType<typeof benchOriginalWatchTraffic>>
 ) => {
   console.log("Kubernetes backend (kube-fake in the pod's namespace)")
   console.log(
@@ -152,5 +228,11 @@ export const printKubernetes = (
   const byteDelta = noisy.bytes - quiet.bytes
   console.log(
     `  per membership change: ${noisy.bytes.toFixed(0)} bytes, ${noisy.events.toFixed(2)} EndpointSlice events (${noisy.unrelated} unrelated slices churning)  target identical: ${sameEvents ? "same events" : "DIFFERENT events"}, bytes ${byteDelta >= 0 ? "+" : ""}${byteDelta.toFixed(0)} (resourceVersions grow longer as the store counts up)`
+  )
+  console.log(
+    `  the original's watch, same churn (client-go v0.19 informer on every EndpointSlice, v1beta1; tools/v1beta1-follower): ${original.bytes.toFixed(0)} bytes, ${original.events.toFixed(2)} EndpointSlice events per change = ${(original.bytes / noisy.bytes).toFixed(1)}× kubelan's bytes`
+  )
+  console.log(
+    "  the original agent itself: not measured (the Go module proxy refuses github.com/devplayer0/kubelan: 403 for every version), so no convergence, wrong-removal, RSS or CPU figures for it"
   )
 }

@@ -6,7 +6,7 @@ import { benchFdbApply, printFdbApply } from "./fdbApply.ts"
 import { benchFootprint, printFootprint } from "./footprint.ts"
 import { benchRepairDuringPass, benchShortWatches, printHardening } from "./hardening.ts"
 import { benchImage, printImage } from "./image.ts"
-import { benchEventToKernel, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
+import { benchEventToKernel, benchOriginalWatchTraffic, benchTrafficPerChange, printKubernetes } from "./kubernetes.ts"
 import { benchReplacement, printReplacement } from "./replacement.ts"
 import { benchOverlayThroughput, benchPhantom5000, benchScale100, printSimulation } from "./simulation.ts"
 
@@ -24,7 +24,11 @@ const sections: ReadonlyArray<[string, () => Promise<void>]> = [
       printTwentyReplicas(twenty)
     }
   ],
-  ["kubernetes", async () => printKubernetes(await benchTrafficPerChange(20, 0), await benchTrafficPerChange(20, 1000))],
+  [
+    "kubernetes",
+    async () =>
+      printKubernetes(await benchTrafficPerChange(20, 0), await benchTrafficPerChange(20, 1000), await benchOriginalWatchTraffic(20, 1000))
+  ],
   ["slices", async () => printSliceUpdates(await benchSliceUpdates(200))],
   ["hardening", async () => printHardening(await benchShortWatches(20), await benchRepairDuringPass(100))],
   ["simulation", async () => printSimulation(await benchScale100(), await benchPhantom5000(), await benchOverlayThroughput())],
