@@ -393,7 +393,7 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
           return send(response, client, 200, table ? toTable(storage, [object], query.get("includeObject")) : view.toServed(object))
         }
         if (query.get("watch") === "true" || query.get("watch") === "1")
-          return watch(request, response, query, client, stored, table, view.toServed)
+          return watch(request, response, query, client, stored, table, view.toServed, target.type)
         const list = listOf(storage, stored, query, table) as { items?: Array<KubeObject> }
         if (table) return send(response, client, 200, list)
         return send(response, client, 200, { ...list, apiVersion: groupVersion(target.type), items: (list.items ?? []).map(view.toServed) })
@@ -571,7 +571,9 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
     client: string,
     filter: Filter,
     table: boolean,
-    view?: (object: KubeObject) => KubeObject
+    view?: (object: KubeObject) => KubeObject,
+    // The kind as the client asked for it, which its bookmarks name (a converted view's, not the stored one).
+    served: ResourceType = filter.resource
   ) => {
     const includeObject = query.get("includeObject")
     const render = (event: WatchEvent): WatchEvent => {
@@ -614,8 +616,8 @@ export const startKubeFake = async (options: KubeFakeOptions = {}): Promise<Kube
       write({
         type: "BOOKMARK",
         object: {
-          kind: filter.resource.kind,
-          apiVersion: filter.resource.group === "" ? filter.resource.version : `${filter.resource.group}/${filter.resource.version}`,
+          kind: served.kind,
+          apiVersion: groupVersion(served),
           metadata: { resourceVersion: String(store.resourceVersion), ...(annotations ? { annotations } : {}) }
         }
       })

@@ -143,4 +143,13 @@ describe("discovery.k8s.io/v1beta1 EndpointSlices", () => {
     ])
     expect(seen[0]?.object.endpoints[0].topology).toEqual({ "kubernetes.io/hostname": "node-2" })
   })
+
+  it("its watch bookmarks name the version asked for", async () => {
+    const [bookmark] = await watchEvents(
+      `${v1beta1}?watch=1&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan`,
+      1
+    )
+    expect(bookmark?.type).toBe("BOOKMARK")
+    expect([bookmark?.object.apiVersion, bookmark?.object.kind]).toEqual(["discovery.k8s.io/v1beta1", "EndpointSlice"])
+  })
 })
