@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { binary, type Component } from "./Binaries.ts"
 import { callJson } from "./Http.ts"
 import { makePki } from "./Pki.ts"
+import { requestToken } from "./TokenRequest.ts"
 
 export interface ControlPlaneOptions {
   /** Where its data, certificates and logs go; a new temporary directory by default, removed on stop. */
@@ -178,8 +179,8 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
         { mode: 0o600 }
       )
     writeConfig(kubeconfig, "kubernetes-admin", adminToken)
-    const call: ControlPlane["call"] = (method, path, body) =>
-      callJson({ url, headers: { authorization: `Bearer ${adminToken}` }, ca: pki.caCert }, method, path, body)
+    const admin = { url, headers: { authorization: `Bearer ${adminToken}` }, ca: pki.caCert }
+    const call: ControlPlane["call"] = (method, path, body) => callJson(admin, method, path, body)
     // Ready as a cluster's clients see it: every /readyz check passes (RBAC's bootstrap roles included).
     const deadline = Date.now() + 120_000
     for (;;) {
@@ -235,25 +236,10 @@ export const startControlPlane = async (options: ControlPlaneOptions = {}): Prom
       dir,
       call,
       token: async (namespace, serviceAccount, tokenOptions) => {
-        const answer = await call(
-          "POST",
-          `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`,
-          {
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenRequest",
-            spec: {
-              expirationSeconds: tokenOptions?.seconds ?? 3600,
-              // As the kubelet asks for a pod's volume: the token dies with the pod.
-              ...(tokenOptions?.pod === undefined
-                ? {}
-                : { boundObjectRef: { apiVersion: "v1", kind: "Pod", name: tokenOptions.pod.name, uid: tokenOptions.pod.uid } })
-            }
-          }
-        )
-        const token = (answer.body as { status?: { token?: string } }).status?.token
-        if (answer.status !== 201 || token === undefined)
+        const answer = await requestToken(admin, namespace, serviceAccount, tokenOptions)
+        if (answer.token === undefined)
           throw new Error(`TokenRequest for ${namespace}/${serviceAccount}: HTTP ${answer.status}: ${JSON.stringify(answer.body)}`)
-        return token
+        return answer.token
       },
       stop
     }

@@ -1,5 +1,5 @@
 import { request } from "node:https"
-import { isRecord, type KubeObject, type ResourceType, type Store } from "@kubelan/kube-fake"
+import { groupVersion, isRecord, type KubeObject, type ResourceType, type Store } from "@kubelan/kube-fake"
 import { callJson, type Endpoint } from "@kubelan/kube-real"
 import { kind } from "../Api.ts"
 
@@ -11,7 +11,7 @@ export interface Mirrored {
 }
 
 export const collectionPath = (type: ResourceType, namespace?: string) =>
-  `${type.group === "" ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`}${
+  `${type.group === "" ? "/api" : "/apis"}/${groupVersion(type)}${
     type.namespaced && namespace !== undefined ? `/namespaces/${encodeURIComponent(namespace)}` : ""
   }/${type.resource}`
 
@@ -46,7 +46,7 @@ export const startMirror = (endpoint: Endpoint, store: Store, mirrored: Readonly
           names.add(`${item.metadata.namespace ?? ""}/${item.metadata.name}`)
           store.replicate(type, item.metadata.namespace, item.metadata.name as string, {
             ...item,
-            apiVersion: apiVersionOf(type),
+            apiVersion: groupVersion(type),
             kind: type.kind
           })
         }
@@ -93,8 +93,6 @@ export const startMirror = (endpoint: Endpoint, store: Store, mirrored: Readonly
     }
   }
 }
-
-const apiVersionOf = (type: ResourceType) => (type.group === "" ? type.version : `${type.group}/${type.version}`)
 
 /** One watch request: its events to `handle`; "relist" after a 410 (or any ERROR event), "ended" when the server closed it. */
 const watchOnce = (

@@ -4,7 +4,7 @@ import { createServer } from "node:http"
 import { request } from "node:https"
 import type { Server } from "node:net"
 import { join } from "node:path"
-import { type ControlPlane, callJson, type Endpoint, relayToLoopback, startControlPlane } from "@kubelan/kube-real"
+import { type ControlPlane, callJson, type Endpoint, relayToLoopback, requestToken, startControlPlane } from "@kubelan/kube-real"
 import { apiAddress } from "../network/Addressing.ts"
 import { paths, stateDir } from "../Paths.ts"
 import { type Mirrored, startMirror } from "./Mirror.ts"
@@ -163,20 +163,10 @@ export const startRealApi = async (options: {
         return nodeStore
       },
       token: async (node, namespace, account, pod, seconds) => {
-        const answer = await callJson(
-          nodeEndpoint(node),
-          "POST",
-          `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(account)}/token`,
-          {
-            apiVersion: "authentication.k8s.io/v1",
-            kind: "TokenRequest",
-            spec: { expirationSeconds: seconds, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.name, uid: pod.uid } }
-          }
-        ).catch(() => undefined)
-        const token = (answer?.body as { status?: { token?: string } } | undefined)?.status?.token
-        if (token === undefined)
+        const answer = await requestToken(nodeEndpoint(node), namespace, account, { seconds, pod }).catch(() => undefined)
+        if (answer?.token === undefined)
           report(`TokenRequest for ${namespace}/${account} (pod ${pod.name}): HTTP ${answer?.status ?? "unreachable"}`)
-        return token
+        return answer?.token
       },
       stop
     }

@@ -42,11 +42,6 @@ export class ReplicaStore extends Store {
     this.report = report
   }
 
-  /** Resolves when every write sent so far has been answered. */
-  async flushed() {
-    await Promise.all([...this.queues.values()])
-  }
-
   private send(
     type: ResourceType,
     namespace: string | undefined,
